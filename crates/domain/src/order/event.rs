@@ -1,0 +1,236 @@
+//! Events: the facts an order is made of, past tense, append-only. `apply` folds them into
+//! the order; the store keeps them forever; webhooks publish them.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::actor::{Actor, Role};
+use crate::ids::{AccountId, OrderId};
+use crate::money::Currency;
+use crate::order::deadline::DeadlineKind;
+use crate::order::{ClaimKind, ClaimReason, Line, ShippingAddress};
+use crate::payment::{PaymentMethod, RefundDestination};
+use crate::reason::{CancelReason, Fault};
+
+/// One fact about one order: when, who, what.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub at: Timestamp,
+    pub actor: Actor,
+    pub kind: EventKind,
+}
+
+/// The first event of every order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderPlaced {
+    pub order_id: OrderId,
+    pub buyer_id: AccountId,
+    pub seller_id: AccountId,
+    pub lines: Vec<Line>,
+    pub currency: Currency,
+    pub payment_method: PaymentMethod,
+    pub shipping_address: ShippingAddress,
+    pub handling_days: u32,
+    pub payment_due_at: Timestamp,
+}
+
+/// Why a claim ended without a refund.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaimCloseReason {
+    /// The approved return was not shipped in time (SPEC 15.7).
+    ReturnNotShipped,
+    /// The order was cancelled by an admin (SPEC 15.5).
+    OrderCancelled,
+}
+
+/// Every kind of fact. Each variant says when it happens.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    /// A buyer placed the order; stock is reserved; the payment window starts.
+    OrderPlaced(OrderPlaced),
+    /// The buyer paid; the money is captured into escrow pending verification.
+    PaymentSubmitted {
+        method: PaymentMethod,
+        amount_minor: i64,
+    },
+    /// The payment was verified (by an admin or the provider's timer).
+    PaymentVerified,
+    /// The payment was declined: the capture is reversed, no refund record (SPEC 15.4).
+    PaymentDeclined,
+    /// An unpaid order ended.
+    OrderClosed { reason: CancelReason, fault: Fault },
+    /// The buyer asked the seller to cancel a paid order.
+    CancellationRequested {
+        reason: CancelReason,
+        message: Option<String>,
+    },
+    /// The buyer filed a complaint against the seller; it goes to the admin queue [002].
+    ComplaintFiled { text: String },
+    /// The buyer took the request back ("Resume order" [004]).
+    CancellationWithdrawn,
+    /// The seller approved the request, or the response window ran out (`auto`).
+    CancellationApproved { auto: bool },
+    /// The seller refused the request, with a reason.
+    CancellationRejected { reason: String },
+    /// The buyer asked the platform to decide a rejected request [003].
+    CancellationEscalated { message: String },
+    /// The admin decided an escalated request.
+    CancellationDecided { approve: bool, note: String },
+    /// The seller shipped or cancelled while the request was open: it no longer applies.
+    CancellationVoided,
+    /// The handling time ran out first (SPEC 15.12).
+    CancellationSuperseded,
+    /// A paid order ended before completion; refunds follow as their own events.
+    OrderCancelled { reason: CancelReason, fault: Fault },
+    /// Money went back to the buyer.
+    RefundIssued {
+        number: u32,
+        amount_minor: i64,
+        destination: RefundDestination,
+        expected_by: Timestamp,
+        overdue_at: Option<Timestamp>,
+    },
+    /// Money in escrow was paid out to the seller.
+    EscrowReleased { amount_minor: i64 },
+    /// The reserved stock goes back to the catalogue (ended before shipment).
+    StockReleased,
+    /// The seller handed the parcel to a carrier.
+    Shipped {
+        carrier: String,
+        tracking_number: String,
+    },
+    /// The seller corrected the tracking information.
+    TrackingUpdated {
+        carrier: String,
+        tracking_number: String,
+    },
+    /// The carrier reported delivery.
+    Delivered,
+    /// The buyer refused the parcel; it goes back to the seller.
+    DeliveryRefused,
+    /// The buyer confirmed receipt, or the confirmation window ran out (`auto`).
+    ReceiptConfirmed { auto: bool },
+    /// The order ended well: the buyer has the goods, escrow goes to the seller.
+    OrderCompleted,
+    /// The buyer opened a return, refund-only claim or dispute.
+    ClaimOpened {
+        kind: ClaimKind,
+        reason: ClaimReason,
+        amount_minor: i64,
+        return_item: bool,
+        explanation: String,
+    },
+    /// The seller offered less than asked.
+    ClaimCountered {
+        amount_minor: i64,
+        explanation: String,
+    },
+    /// The seller refused the claim.
+    ClaimRejected { explanation: String },
+    /// The buyer accepted the seller's counter offer.
+    OfferAccepted,
+    /// The buyer, the seller or the negotiation timer handed the claim to the admin.
+    ClaimEscalated { by: Role, explanation: String },
+    /// The admin decided the claim.
+    ClaimResolved {
+        refund_minor: i64,
+        return_required: bool,
+    },
+    /// A return was agreed (by the seller, its silence, or the admin).
+    ReturnApproved {
+        paid_by: Fault,
+        agreed_refund_minor: i64,
+    },
+    /// The buyer shipped the item back.
+    ReturnShipped { tracking_number: String },
+    /// The returned item, or the refused parcel, is back with the seller.
+    ReturnReceived,
+    /// The claim ended with a refund (possibly zero) and ends the order.
+    ClaimSettled { refund_minor: i64 },
+    /// The claim ended without a refund and without ending the order.
+    ClaimClosed { why: ClaimCloseReason },
+    /// The buyer asked for more protection time.
+    ExtensionRequested { days: u32, reason: String },
+    /// The seller granted the extension; the protection deadline moves by `days`.
+    ExtensionApproved { days: u32 },
+    /// The seller declined, or stayed silent until protection ended (`auto`).
+    ExtensionDeclined { auto: bool },
+    /// An admin froze the order on suspicion of fraud; every timer pauses.
+    OrderFrozen { note: String },
+    /// An admin unfroze the order; every timer resumes with the time it had left.
+    OrderUnfrozen { note: String },
+    /// A message on the order's thread.
+    MessageSent { author: Role, text: String },
+    /// A penalty point for the seller (SPEC 15.22).
+    PenaltyApplied { points: u32, reason: String },
+    /// Six days after shipment: the "no tracking information" dispute may be opened.
+    NoTrackingDisputeAvailable,
+    /// A card or PayPal refund has not arrived in time; support is told.
+    RefundFlaggedOverdue { number: u32 },
+    /// A timer was armed (or moved).
+    DeadlineSet {
+        deadline: DeadlineKind,
+        due_at: Timestamp,
+    },
+    /// A timer ran out; what it causes follows as its own events.
+    DeadlineFired { deadline: DeadlineKind },
+    /// A timer no longer applies.
+    DeadlineCleared { deadline: DeadlineKind },
+}
+
+impl EventKind {
+    /// The stable snake_case name, as in the JSON `type` field and webhook names.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::OrderPlaced(_) => "order_placed",
+            EventKind::PaymentSubmitted { .. } => "payment_submitted",
+            EventKind::PaymentVerified => "payment_verified",
+            EventKind::PaymentDeclined => "payment_declined",
+            EventKind::OrderClosed { .. } => "order_closed",
+            EventKind::CancellationRequested { .. } => "cancellation_requested",
+            EventKind::ComplaintFiled { .. } => "complaint_filed",
+            EventKind::CancellationWithdrawn => "cancellation_withdrawn",
+            EventKind::CancellationApproved { .. } => "cancellation_approved",
+            EventKind::CancellationRejected { .. } => "cancellation_rejected",
+            EventKind::CancellationEscalated { .. } => "cancellation_escalated",
+            EventKind::CancellationDecided { .. } => "cancellation_decided",
+            EventKind::CancellationVoided => "cancellation_voided",
+            EventKind::CancellationSuperseded => "cancellation_superseded",
+            EventKind::OrderCancelled { .. } => "order_cancelled",
+            EventKind::RefundIssued { .. } => "refund_issued",
+            EventKind::EscrowReleased { .. } => "escrow_released",
+            EventKind::StockReleased => "stock_released",
+            EventKind::Shipped { .. } => "shipped",
+            EventKind::TrackingUpdated { .. } => "tracking_updated",
+            EventKind::Delivered => "delivered",
+            EventKind::DeliveryRefused => "delivery_refused",
+            EventKind::ReceiptConfirmed { .. } => "receipt_confirmed",
+            EventKind::OrderCompleted => "order_completed",
+            EventKind::ClaimOpened { .. } => "claim_opened",
+            EventKind::ClaimCountered { .. } => "claim_countered",
+            EventKind::ClaimRejected { .. } => "claim_rejected",
+            EventKind::OfferAccepted => "offer_accepted",
+            EventKind::ClaimEscalated { .. } => "claim_escalated",
+            EventKind::ClaimResolved { .. } => "claim_resolved",
+            EventKind::ReturnApproved { .. } => "return_approved",
+            EventKind::ReturnShipped { .. } => "return_shipped",
+            EventKind::ReturnReceived => "return_received",
+            EventKind::ClaimSettled { .. } => "claim_settled",
+            EventKind::ClaimClosed { .. } => "claim_closed",
+            EventKind::ExtensionRequested { .. } => "extension_requested",
+            EventKind::ExtensionApproved { .. } => "extension_approved",
+            EventKind::ExtensionDeclined { .. } => "extension_declined",
+            EventKind::OrderFrozen { .. } => "order_frozen",
+            EventKind::OrderUnfrozen { .. } => "order_unfrozen",
+            EventKind::MessageSent { .. } => "message_sent",
+            EventKind::PenaltyApplied { .. } => "penalty_applied",
+            EventKind::NoTrackingDisputeAvailable => "no_tracking_dispute_available",
+            EventKind::RefundFlaggedOverdue { .. } => "refund_flagged_overdue",
+            EventKind::DeadlineSet { .. } => "deadline_set",
+            EventKind::DeadlineFired { .. } => "deadline_fired",
+            EventKind::DeadlineCleared { .. } => "deadline_cleared",
+        }
+    }
+}

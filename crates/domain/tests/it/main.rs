@@ -1,0 +1,12 @@
+//! The domain's integration tests: one binary, one module per area.
+//!
+//! - `table`: every (state, actor, action) combination and its outcome (SPEC 3 and 15).
+//! - `seeds`: one test per rule the SPEC cites from a seed, named after the seed.
+//! - `money`: refunds, escrow and routing (SPEC 6).
+//! - `seller`: seller performance as a fold over events (SPEC 11).
+
+mod money;
+mod seeds;
+mod seller;
+mod support;
+mod table;
