@@ -12,6 +12,11 @@ pub enum Fault {
     Seller,
 }
 
+codes!(Fault {
+    Buyer = "buyer",
+    Seller = "seller",
+});
+
 code_enum!(
     /// Why an order is cancelled or closed (SPEC 4.1).
     CancelReason {

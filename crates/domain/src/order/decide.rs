@@ -291,6 +291,7 @@ pub fn decide(
         }
         Command::RefuseDelivery => {
             tx.push(EventKind::DeliveryRefused);
+            tx.clear(DeadlineKind::NoTrackingDispute);
             tx.arm(
                 DeadlineKind::RefusedDeliveryReturn,
                 policy

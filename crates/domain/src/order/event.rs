@@ -234,3 +234,168 @@ impl EventKind {
         }
     }
 }
+
+impl EventKind {
+    /// A sentence for people: the order history in the web pages and the CLI's stories.
+    pub fn describe(&self) -> String {
+        match self {
+            EventKind::OrderPlaced(placed) => format!(
+                "Order placed: {} line(s), to be paid by {} within the payment window (until {}).",
+                placed.lines.len(),
+                placed.payment_method,
+                placed.payment_due_at
+            ),
+            EventKind::PaymentSubmitted {
+                method,
+                amount_minor,
+            } => format!(
+                "Paid {amount_minor} by {method}; the money is held in escrow while the payment is verified."
+            ),
+            EventKind::PaymentVerified => {
+                "Payment verified; the seller is preparing the order.".into()
+            }
+            EventKind::PaymentDeclined => {
+                "Payment declined; the charge was reversed and the order awaits payment again."
+                    .into()
+            }
+            EventKind::OrderClosed { reason, fault } => {
+                format!("Order closed: {} ({fault} side).", reason.text())
+            }
+            EventKind::CancellationRequested { reason, .. } => format!(
+                "The buyer requested cancellation: \"{}\". Awaiting confirmation from the seller.",
+                reason.text()
+            ),
+            EventKind::ComplaintFiled { text } => {
+                format!("Complaint filed against the seller: \"{text}\".")
+            }
+            EventKind::CancellationWithdrawn => {
+                "The buyer withdrew the cancellation request; the order resumes.".into()
+            }
+            EventKind::CancellationApproved { auto: false } => {
+                "The seller approved the cancellation.".into()
+            }
+            EventKind::CancellationApproved { auto: true } => {
+                "The seller did not answer in time: the cancellation is approved automatically."
+                    .into()
+            }
+            EventKind::CancellationRejected { reason } => {
+                format!("The seller rejected the cancellation: \"{reason}\".")
+            }
+            EventKind::CancellationEscalated { .. } => {
+                "The buyer escalated the cancellation to the platform.".into()
+            }
+            EventKind::CancellationDecided { approve: true, .. } => {
+                "The platform approved the cancellation.".into()
+            }
+            EventKind::CancellationDecided { approve: false, .. } => {
+                "The platform declined the cancellation.".into()
+            }
+            EventKind::CancellationVoided => "The cancellation request no longer applies.".into(),
+            EventKind::CancellationSuperseded => {
+                "The handling time ran out first; the request is superseded.".into()
+            }
+            EventKind::OrderCancelled { reason, fault } => {
+                format!("Order cancelled: {} ({fault} side).", reason.text())
+            }
+            EventKind::RefundIssued {
+                amount_minor,
+                destination,
+                expected_by,
+                ..
+            } => format!(
+                "Refund of {amount_minor} sent to the {destination}, expected by {expected_by}."
+            ),
+            EventKind::EscrowReleased { amount_minor } => {
+                format!("{amount_minor} released from escrow to the seller.")
+            }
+            EventKind::StockReleased => "Reserved stock returned to the catalogue.".into(),
+            EventKind::Shipped {
+                carrier,
+                tracking_number,
+            } => format!("Shipped with {carrier}, tracking number {tracking_number}."),
+            EventKind::TrackingUpdated {
+                carrier,
+                tracking_number,
+            } => format!("Tracking updated: {carrier} {tracking_number}."),
+            EventKind::Delivered => "The carrier reports delivery.".into(),
+            EventKind::DeliveryRefused => {
+                "The buyer refused the delivery; the parcel goes back.".into()
+            }
+            EventKind::ReceiptConfirmed { auto: false } => "The buyer confirmed receipt.".into(),
+            EventKind::ReceiptConfirmed { auto: true } => {
+                "The confirmation window ran out: receipt confirmed automatically.".into()
+            }
+            EventKind::OrderCompleted => "Order completed.".into(),
+            EventKind::ClaimOpened {
+                kind,
+                reason,
+                amount_minor,
+                ..
+            } => format!(
+                "The buyer opened a {kind} claim ({}) asking for {amount_minor}.",
+                reason.code()
+            ),
+            EventKind::ClaimCountered { amount_minor, .. } => {
+                format!("The seller offered {amount_minor} instead.")
+            }
+            EventKind::ClaimRejected { .. } => "The seller rejected the claim.".into(),
+            EventKind::OfferAccepted => "The buyer accepted the seller's offer.".into(),
+            EventKind::ClaimEscalated { by, .. } => format!(
+                "The claim was escalated to the platform (by {}).",
+                by.code()
+            ),
+            EventKind::ClaimResolved {
+                refund_minor,
+                return_required,
+            } => format!(
+                "The platform decided a refund of {refund_minor}{}.",
+                if *return_required {
+                    ", after the item is returned"
+                } else {
+                    ""
+                }
+            ),
+            EventKind::ReturnApproved { paid_by, .. } => {
+                format!("Return approved; return shipping is paid by the {paid_by}.")
+            }
+            EventKind::ReturnShipped { tracking_number } => {
+                format!("The buyer shipped the item back ({tracking_number}).")
+            }
+            EventKind::ReturnReceived => "The parcel is back with the seller.".into(),
+            EventKind::ClaimSettled { refund_minor } => {
+                format!("Claim settled with a refund of {refund_minor}.")
+            }
+            EventKind::ClaimClosed { .. } => "Claim closed without a refund.".into(),
+            EventKind::ExtensionRequested { days, .. } => {
+                format!("The buyer asked for {days} more days of protection.")
+            }
+            EventKind::ExtensionApproved { days } => format!("Protection extended by {days} days."),
+            EventKind::ExtensionDeclined { .. } => "The protection extension was declined.".into(),
+            EventKind::OrderFrozen { .. } => {
+                "The platform froze the order for review; every deadline is paused.".into()
+            }
+            EventKind::OrderUnfrozen { .. } => {
+                "The platform unfroze the order; deadlines resume.".into()
+            }
+            EventKind::MessageSent { author, text } => {
+                format!("{} wrote: \"{text}\"", author.code())
+            }
+            EventKind::PenaltyApplied { points, reason } => {
+                format!("{points} penalty point(s) for the seller ({reason}).")
+            }
+            EventKind::NoTrackingDisputeAvailable => {
+                "The no-tracking-information dispute is now available.".into()
+            }
+            EventKind::RefundFlaggedOverdue { number } => {
+                format!("Refund {number} is overdue; support has been told.")
+            }
+            EventKind::DeadlineSet { deadline, due_at } => {
+                format!("Deadline {deadline} set for {due_at}.")
+            }
+            EventKind::DeadlineFired { deadline } => format!("Deadline {deadline} ran out."),
+            EventKind::DeadlineCleared { deadline } => {
+                format!("Deadline {deadline} no longer applies.")
+            }
+        }
+    }
+}
