@@ -2,10 +2,13 @@
 //! window, and the rating buyers see before they order ("Seller Rating" [001]).
 
 use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
 use crate::actor::Actor;
 use crate::order::event::{Event, EventKind};
+use crate::order::{ClaimKind, Order};
 use crate::reason::Fault;
 
 /// Counts over the window. Every field is a plain count so the fold can be rebuilt from
@@ -48,72 +51,130 @@ pub struct Rating {
 /// Fewer paid orders than this and the rating says "new".
 pub const RATING_ORDERS_MIN: u32 = 5;
 
+/// What the fold needs to remember between events of one order.
+#[derive(Clone, Copy, Debug, Default)]
+struct Context {
+    verified_at: Option<Timestamp>,
+    handling_days: u32,
+    requested_at: Option<Timestamp>,
+}
+
+impl Context {
+    fn of(order: &Order) -> Self {
+        Self {
+            verified_at: order.verified_at,
+            handling_days: order.handling_days,
+            requested_at: order
+                .cancellation
+                .as_ref()
+                .map(|request| request.requested_at),
+        }
+    }
+}
+
 impl SellerMetrics {
-    /// Adds one order's history; only events at or after `since` count.
+    /// Adds one order's whole history; only events at or after `since` count.
     pub fn record_order(&mut self, events: &[Event], since: Timestamp) {
-        let mut verified_at = None;
-        let mut handling_days = 0;
-        let mut requested_at = None;
+        let mut context = Context::default();
         for event in events {
-            let counts = event.at >= since;
-            match &event.kind {
-                EventKind::OrderPlaced(placed) => {
-                    handling_days = placed.handling_days;
-                    if counts {
-                        self.orders += 1;
-                    }
-                }
-                EventKind::PaymentVerified => {
-                    verified_at = Some(event.at);
-                    if counts {
-                        self.paid_orders += 1;
-                    }
-                }
-                EventKind::CancellationRequested { .. } => {
-                    requested_at = Some(event.at);
-                    if counts {
-                        self.cancellation_requests += 1;
-                    }
-                }
-                EventKind::CancellationApproved { auto: true } if counts => {
-                    self.requests_unanswered += 1;
-                }
-                EventKind::CancellationApproved { auto: false }
-                | EventKind::CancellationRejected { .. }
-                    if counts =>
-                {
-                    if let (Some(asked), Actor::Seller(_)) = (requested_at, event.actor) {
-                        self.requests_answered += 1;
-                        self.response_secs_total += event.at.duration_since(asked).as_secs();
-                    }
-                }
-                EventKind::Shipped { .. } if counts => {
-                    self.shipments += 1;
-                    let on_time = verified_at.is_none_or(|verified: Timestamp| {
-                        event.at.duration_since(verified).as_secs()
-                            <= i64::from(handling_days) * 86_400
-                    });
-                    if on_time {
-                        self.shipments_on_time += 1;
-                    }
-                }
-                EventKind::OrderCancelled { fault, .. } if counts && *fault == Fault::Seller => {
-                    self.seller_fault_cancellations += 1;
-                }
-                EventKind::OrderCompleted if counts => self.completed_orders += 1,
-                EventKind::ClaimOpened { kind, .. }
-                    if counts && *kind == crate::order::ClaimKind::Dispute =>
-                {
-                    self.disputes_opened += 1;
-                }
-                EventKind::PenaltyApplied { points, reason } if counts => {
-                    self.penalty_points += points;
-                    if reason == "dispute_lost" {
-                        self.disputes_lost += 1;
-                    }
-                }
-                _ => {}
+            self.record(&mut context, event, event.at >= since);
+        }
+    }
+
+    /// The contribution of `events`, newly appended to an order that was `before`, split
+    /// by the UTC day they happened on: the store keeps one row per seller and day and
+    /// sums the days of the rolling window.
+    pub fn daily_deltas(before: Option<&Order>, events: &[Event]) -> Vec<(Date, SellerMetrics)> {
+        let mut context = before.map(Context::of).unwrap_or_default();
+        let mut days: Vec<(Date, SellerMetrics)> = Vec::new();
+        for event in events {
+            let day = event.at.to_zoned(TimeZone::UTC).date();
+            let mut delta = SellerMetrics::default();
+            delta.record(&mut context, event, true);
+            if delta == SellerMetrics::default() {
+                continue;
             }
+            match days.iter_mut().find(|(existing, _)| *existing == day) {
+                Some((_, metrics)) => metrics.add(&delta),
+                None => days.push((day, delta)),
+            }
+        }
+        days
+    }
+
+    /// Adds another set of counts to this one.
+    pub fn add(&mut self, other: &SellerMetrics) {
+        self.orders += other.orders;
+        self.paid_orders += other.paid_orders;
+        self.completed_orders += other.completed_orders;
+        self.seller_fault_cancellations += other.seller_fault_cancellations;
+        self.cancellation_requests += other.cancellation_requests;
+        self.requests_answered += other.requests_answered;
+        self.requests_unanswered += other.requests_unanswered;
+        self.response_secs_total += other.response_secs_total;
+        self.shipments += other.shipments;
+        self.shipments_on_time += other.shipments_on_time;
+        self.disputes_opened += other.disputes_opened;
+        self.disputes_lost += other.disputes_lost;
+        self.penalty_points += other.penalty_points;
+    }
+
+    fn record(&mut self, context: &mut Context, event: &Event, counts: bool) {
+        match &event.kind {
+            EventKind::OrderPlaced(placed) => {
+                context.handling_days = placed.handling_days;
+                if counts {
+                    self.orders += 1;
+                }
+            }
+            EventKind::PaymentVerified => {
+                context.verified_at = Some(event.at);
+                if counts {
+                    self.paid_orders += 1;
+                }
+            }
+            EventKind::CancellationRequested { .. } => {
+                context.requested_at = Some(event.at);
+                if counts {
+                    self.cancellation_requests += 1;
+                }
+            }
+            EventKind::CancellationApproved { auto: true } if counts => {
+                self.requests_unanswered += 1;
+            }
+            EventKind::CancellationApproved { auto: false }
+            | EventKind::CancellationRejected { .. }
+                if counts =>
+            {
+                if let (Some(asked), Actor::Seller(_)) = (context.requested_at, event.actor) {
+                    self.requests_answered += 1;
+                    self.response_secs_total += event.at.duration_since(asked).as_secs();
+                }
+            }
+            EventKind::Shipped { .. } if counts => {
+                self.shipments += 1;
+                let on_time = context.verified_at.is_none_or(|verified| {
+                    event.at.duration_since(verified).as_secs()
+                        <= i64::from(context.handling_days) * 86_400
+                });
+                if on_time {
+                    self.shipments_on_time += 1;
+                }
+            }
+            EventKind::OrderCancelled { fault, .. } if counts && *fault == Fault::Seller => {
+                self.seller_fault_cancellations += 1;
+            }
+            EventKind::OrderCompleted if counts => self.completed_orders += 1,
+            EventKind::ClaimOpened { kind, .. } if counts && *kind == ClaimKind::Dispute => {
+                self.disputes_opened += 1;
+            }
+            EventKind::PenaltyApplied { points, reason } if counts => {
+                self.penalty_points += points;
+                if reason == "dispute_lost" {
+                    self.disputes_lost += 1;
+                }
+            }
+            _ => {}
         }
     }
 

@@ -55,3 +55,29 @@ fn the_rolling_window_leaves_out_older_events() {
     metrics.record_order(&story.events, start_time() + days(1));
     assert_eq!(metrics, SellerMetrics::default());
 }
+
+#[test]
+fn daily_deltas_of_appended_events_add_up_to_the_whole_fold() {
+    let mut story = Story::requested();
+    story.advance(hours(30));
+    story.act(SELLER_ACTOR, Action::RejectCancellation);
+    story.act(SELLER_ACTOR, Action::Ship);
+    let mut whole = SellerMetrics::default();
+    whole.record_order(&story.events, start_time());
+    // Split the history in two appends, as the store sees it: before the rejection.
+    let split = story
+        .events
+        .iter()
+        .position(|event| event.kind.name() == "cancellation_rejected")
+        .expect("rejected");
+    let before = orderly_domain::replay(&story.events[..split]).expect("history");
+    let mut summed = SellerMetrics::default();
+    for (_, delta) in SellerMetrics::daily_deltas(None, &story.events[..split]) {
+        summed.add(&delta);
+    }
+    let later = SellerMetrics::daily_deltas(Some(&before), &story.events[split..]);
+    assert_eq!(later.len(), 1, "the second append happened on one day");
+    summed.add(&later[0].1);
+    assert_eq!(summed, whole);
+    assert_eq!(whole.response_secs_total, 30 * 3_600);
+}

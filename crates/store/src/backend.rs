@@ -1,0 +1,800 @@
+//! The `Store` implementation, written once and instantiated for each backend by the
+//! `store_impl!` macro: the SQL is the same text on both (sqlx binds `$1`-style parameters
+//! on SQLite too), and the few statements that differ — how a write transaction begins, how
+//! the order row is locked, how work is claimed — are arguments of the macro.
+
+/// Generates `impl Store for $store` for the backend `$db`.
+///
+/// - `begin`: the statement that opens a write transaction (`BEGIN IMMEDIATE` on SQLite,
+///   so the write lock is taken up front; `BEGIN` on PostgreSQL).
+/// - `lock_order`: the query that reads an order's state inside that transaction
+///   (PostgreSQL adds `for update`, holding the row for the whole command).
+/// - `claim_deadlines`, `claim_outbox`: the claiming updates (PostgreSQL adds
+///   `for update skip locked` so several processes share the work).
+/// - `migrations`, `migration_lock`: the backend's migrations and the statement that
+///   serialises concurrent migrators.
+macro_rules! store_impl {
+    (
+        store: $store:ty,
+        db: $db:ty,
+        begin: $begin:literal,
+        lock_order: $lock_order:literal,
+        claim_deadlines: $claim_deadlines:literal,
+        claim_outbox: $claim_outbox:literal,
+        migrations: $migrations:expr,
+        migration_lock: $migration_lock:literal $(,)?
+    ) => {
+        use async_trait::async_trait;
+        use jiff::Timestamp;
+        use orderly_domain::seller::SellerMetrics;
+        use orderly_domain::{AccountId, DeadlineKind, Event, Order, OrderId};
+        use sqlx::{AssertSqlSafe, Row as _};
+
+        use crate::projection::{self, Rows};
+        use crate::{
+            Batch, Committed, Cursor, Decide, DueDeadline, IdempotencyBegin, IdempotentResponse,
+            Integrity, OrderFilter, OutboxMessage, Page, Store, StoreError, StoredEvent, Viewer,
+            from_micros, micros,
+        };
+
+        type Connection = <$db as sqlx::Database>::Connection;
+
+        #[async_trait]
+        impl Store for $store {
+            async fn migrate(&self) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                if !$migration_lock.is_empty() {
+                    sqlx::query($migration_lock).execute(&mut *tx).await?;
+                }
+                sqlx::query(
+                    "create table if not exists schema_migrations (version bigint primary key, name text not null, applied_at bigint not null)",
+                )
+                .execute(&mut *tx)
+                .await?;
+                for migration in $migrations {
+                    let applied: Option<i64> =
+                        sqlx::query_scalar("select version from schema_migrations where version = $1")
+                            .bind(migration.version)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                    if applied.is_some() {
+                        continue;
+                    }
+                    for statement in crate::migrate::statements(migration.sql) {
+                        sqlx::query(AssertSqlSafe(statement)).execute(&mut *tx).await?;
+                    }
+                    sqlx::query("insert into schema_migrations (version, name, applied_at) values ($1, $2, $3)")
+                        .bind(migration.version)
+                        .bind(migration.name)
+                        .bind(micros(Timestamp::UNIX_EPOCH))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn transact(&self, order_id: OrderId, decide: &mut Decide<'_>) -> Result<Committed, StoreError> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let before = load_state(&mut tx, order_id, $lock_order).await?;
+                let batch = decide(before.as_ref()).map_err(StoreError::Rejected)?;
+                assert_eq!(batch.order.id, order_id, "a command's batch belongs to its order");
+                let events = write_batch(&mut tx, before.as_ref(), &batch).await?;
+                tx.commit().await?;
+                Ok(Committed { order: batch.order, events })
+            }
+
+            async fn append(&self, expected_version: u64, batch: Batch) -> Result<Committed, StoreError> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let before = load_state(&mut tx, batch.order.id, $lock_order).await?;
+                let version = before.as_ref().map_or(0, |order| order.version);
+                if version != expected_version {
+                    return Err(StoreError::Conflict);
+                }
+                let events = write_batch(&mut tx, before.as_ref(), &batch).await?;
+                tx.commit().await?;
+                Ok(Committed { order: batch.order, events })
+            }
+
+            async fn load_order(&self, order_id: OrderId) -> Result<Option<Order>, StoreError> {
+                let mut connection = self.pool.acquire().await?;
+                load_state(&mut connection, order_id, "select state, version from orders where id = $1").await
+            }
+
+            async fn order_events(&self, order_id: OrderId) -> Result<Vec<StoredEvent>, StoreError> {
+                let mut connection = self.pool.acquire().await?;
+                read_events(&mut connection, &order_id.to_string()).await
+            }
+
+            async fn list_orders(&self, filter: OrderFilter) -> Result<Page, StoreError> {
+                let limit = filter.limit.clamp(1, crate::PAGE_LIMIT_MAX);
+                // Built from fixed fragments only; every value is a bind parameter.
+                let mut conditions: Vec<String> = Vec::new();
+                let mut texts: Vec<String> = Vec::new();
+                match filter.viewer {
+                    Viewer::Buyer(id) => {
+                        texts.push(id.to_string());
+                        conditions.push(format!("buyer_id = ${}", texts.len()));
+                    }
+                    Viewer::Seller(id) => {
+                        texts.push(id.to_string());
+                        conditions.push(format!("seller_id = ${}", texts.len()));
+                    }
+                    Viewer::Everyone => {}
+                }
+                if let Some(status) = filter.status {
+                    texts.push(status.code().to_owned());
+                    conditions.push(format!("status = ${}", texts.len()));
+                }
+                let mut sql = String::from("select state from orders");
+                if let Some(after) = filter.after {
+                    texts.push(after.id.to_string());
+                    let id_param = texts.len();
+                    let at_param = texts.len() + 1;
+                    conditions.push(format!(
+                        "(placed_at < ${at_param} or (placed_at = ${at_param} and id < ${id_param}))"
+                    ));
+                }
+                if !conditions.is_empty() {
+                    sql.push_str(" where ");
+                    sql.push_str(&conditions.join(" and "));
+                }
+                let limit_param = texts.len() + 1 + usize::from(filter.after.is_some());
+                sql.push_str(&format!(" order by placed_at desc, id desc limit ${limit_param}"));
+                let mut query = sqlx::query(AssertSqlSafe(sql));
+                for text in &texts {
+                    query = query.bind(text.clone());
+                }
+                if let Some(after) = filter.after {
+                    query = query.bind(micros(after.placed_at));
+                }
+                query = query.bind(i64::from(limit) + 1);
+                let rows = query.fetch_all(&self.pool).await?;
+                let mut orders = rows
+                    .iter()
+                    .map(|row| decode_order(&row.try_get::<String, _>("state")?))
+                    .collect::<Result<Vec<_>, StoreError>>()?;
+                let next = if orders.len() > limit as usize {
+                    orders.truncate(limit as usize);
+                    orders.last().map(|order| Cursor { placed_at: order.placed_at, id: order.id })
+                } else {
+                    None
+                };
+                Ok(Page { orders, next })
+            }
+
+            async fn seller_metrics(&self, seller_id: AccountId, since: Timestamp) -> Result<SellerMetrics, StoreError> {
+                let day = since.to_zoned(jiff::tz::TimeZone::UTC).date().to_string();
+                let row = sqlx::query(
+                    "select \
+                     cast(coalesce(sum(orders), 0) as bigint) as orders, \
+                     cast(coalesce(sum(paid_orders), 0) as bigint) as paid_orders, \
+                     cast(coalesce(sum(completed_orders), 0) as bigint) as completed_orders, \
+                     cast(coalesce(sum(seller_fault_cancellations), 0) as bigint) as seller_fault_cancellations, \
+                     cast(coalesce(sum(cancellation_requests), 0) as bigint) as cancellation_requests, \
+                     cast(coalesce(sum(requests_answered), 0) as bigint) as requests_answered, \
+                     cast(coalesce(sum(requests_unanswered), 0) as bigint) as requests_unanswered, \
+                     cast(coalesce(sum(response_secs_total), 0) as bigint) as response_secs_total, \
+                     cast(coalesce(sum(shipments), 0) as bigint) as shipments, \
+                     cast(coalesce(sum(shipments_on_time), 0) as bigint) as shipments_on_time, \
+                     cast(coalesce(sum(disputes_opened), 0) as bigint) as disputes_opened, \
+                     cast(coalesce(sum(disputes_lost), 0) as bigint) as disputes_lost, \
+                     cast(coalesce(sum(penalty_points), 0) as bigint) as penalty_points \
+                     from seller_metrics_daily where seller_id = $1 and day >= $2",
+                )
+                .bind(seller_id.to_string())
+                .bind(day)
+                .fetch_one(&self.pool)
+                .await?;
+                let count = |name: &str| -> Result<u32, StoreError> {
+                    let value: i64 = row.try_get(name)?;
+                    u32::try_from(value).map_err(|error| StoreError::Other(anyhow::Error::new(error)))
+                };
+                Ok(SellerMetrics {
+                    orders: count("orders")?,
+                    paid_orders: count("paid_orders")?,
+                    completed_orders: count("completed_orders")?,
+                    seller_fault_cancellations: count("seller_fault_cancellations")?,
+                    cancellation_requests: count("cancellation_requests")?,
+                    requests_answered: count("requests_answered")?,
+                    requests_unanswered: count("requests_unanswered")?,
+                    response_secs_total: row.try_get("response_secs_total")?,
+                    shipments: count("shipments")?,
+                    shipments_on_time: count("shipments_on_time")?,
+                    disputes_opened: count("disputes_opened")?,
+                    disputes_lost: count("disputes_lost")?,
+                    penalty_points: count("penalty_points")?,
+                })
+            }
+
+            async fn claim_due_deadlines(&self, now: Timestamp, limit: u32, lease_secs: i64) -> Result<Vec<DueDeadline>, StoreError> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let rows = sqlx::query($claim_deadlines)
+                    .bind(micros(now) + lease_secs * 1_000_000)
+                    .bind(micros(now))
+                    .bind(i64::from(limit.min(crate::CLAIM_BATCH_MAX)))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                let mut due = rows
+                    .iter()
+                    .map(|row| {
+                        let kind: String = row.try_get("kind")?;
+                        Ok(DueDeadline {
+                            order_id: parse_order_id(&row.try_get::<String, _>("order_id")?)?,
+                            kind: DeadlineKind::parse(&kind).ok_or_else(|| {
+                                StoreError::Other(anyhow::anyhow!("unknown deadline kind {kind}"))
+                            })?,
+                            due_at: from_micros(row.try_get("due_at")?)?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()?;
+                due.sort_by_key(|deadline| (deadline.due_at, deadline.kind, deadline.order_id));
+                Ok(due)
+            }
+
+            async fn next_deadline(&self) -> Result<Option<Timestamp>, StoreError> {
+                let next: Option<i64> = sqlx::query_scalar("select min(due_at) from deadlines where paused = 0")
+                    .fetch_one(&self.pool)
+                    .await?;
+                next.map(from_micros).transpose()
+            }
+
+            async fn claim_outbox(&self, now: Timestamp, limit: u32, lease_secs: i64) -> Result<Vec<OutboxMessage>, StoreError> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let rows = sqlx::query($claim_outbox)
+                    .bind(micros(now) + lease_secs * 1_000_000)
+                    .bind(micros(now))
+                    .bind(i64::from(limit.min(crate::CLAIM_BATCH_MAX)))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                let mut messages = rows
+                    .iter()
+                    .map(|row| {
+                        Ok(OutboxMessage {
+                            id: row.try_get("id")?,
+                            order_id: parse_order_id(&row.try_get::<String, _>("order_id")?)?,
+                            topic: row.try_get("topic")?,
+                            dedupe_key: row.try_get("dedupe_key")?,
+                            payload: row.try_get("payload")?,
+                            attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()?;
+                messages.sort_by_key(|message| message.id);
+                Ok(messages)
+            }
+
+            async fn outbox_delivered(&self, id: i64, now: Timestamp) -> Result<(), StoreError> {
+                sqlx::query("update outbox set delivered_at = $1, updated_at = $1, claimed_until = 0 where id = $2")
+                    .bind(micros(now))
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn outbox_failed(&self, id: i64, error: &str, retry_at: Option<Timestamp>, now: Timestamp) -> Result<(), StoreError> {
+                let error: String = error.chars().take(1_000).collect();
+                sqlx::query(
+                    "update outbox set attempts = attempts + 1, last_error = $1, claimed_until = 0, \
+                     next_attempt_at = coalesce($2, next_attempt_at), dead_at = case when $2 is null then $3 else null end, \
+                     updated_at = $3 where id = $4",
+                )
+                .bind(error)
+                .bind(retry_at.map(micros))
+                .bind(micros(now))
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn outbox_backlog(&self) -> Result<u64, StoreError> {
+                let count: i64 = sqlx::query_scalar(
+                    "select count(*) from outbox where delivered_at is null and dead_at is null",
+                )
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(u64::try_from(count).unwrap_or(0))
+            }
+
+            async fn idempotency_begin(&self, account_id: AccountId, key: &str, fingerprint: &str, now: Timestamp, stale_secs: i64) -> Result<IdempotencyBegin, StoreError> {
+                let account = account_id.to_string();
+                let inserted = sqlx::query(
+                    "insert into idempotency_keys (account_id, key, fingerprint, status, response, created_at, updated_at) \
+                     values ($1, $2, $3, null, null, $4, $4) on conflict (account_id, key) do nothing",
+                )
+                .bind(&account)
+                .bind(key)
+                .bind(fingerprint)
+                .bind(micros(now))
+                .execute(&self.pool)
+                .await?;
+                if inserted.rows_affected() == 1 {
+                    return Ok(IdempotencyBegin::Started);
+                }
+                let row = sqlx::query(
+                    "select fingerprint, status, response, updated_at from idempotency_keys where account_id = $1 and key = $2",
+                )
+                .bind(&account)
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some(row) = row else {
+                    // Purged between the two statements: start over once.
+                    return Ok(IdempotencyBegin::InFlight);
+                };
+                if row.try_get::<String, _>("fingerprint")? != fingerprint {
+                    return Ok(IdempotencyBegin::Mismatch);
+                }
+                let status: Option<i64> = row.try_get("status")?;
+                if let Some(status) = status {
+                    let body: Option<String> = row.try_get("response")?;
+                    return Ok(IdempotencyBegin::Done {
+                        status: u16::try_from(status).unwrap_or(500),
+                        body: body.unwrap_or_default(),
+                    });
+                }
+                let updated_at: i64 = row.try_get("updated_at")?;
+                if updated_at < micros(now) - stale_secs * 1_000_000 {
+                    let taken = sqlx::query(
+                        "update idempotency_keys set updated_at = $1 where account_id = $2 and key = $3 and status is null and updated_at = $4",
+                    )
+                    .bind(micros(now))
+                    .bind(&account)
+                    .bind(key)
+                    .bind(updated_at)
+                    .execute(&self.pool)
+                    .await?;
+                    if taken.rows_affected() == 1 {
+                        return Ok(IdempotencyBegin::Started);
+                    }
+                }
+                Ok(IdempotencyBegin::InFlight)
+            }
+
+            async fn idempotency_finish(&self, response: IdempotentResponse, now: Timestamp) -> Result<(), StoreError> {
+                let mut connection = self.pool.acquire().await?;
+                write_idempotency(&mut connection, &response, micros(now)).await
+            }
+
+            async fn idempotency_release(&self, account_id: AccountId, key: &str) -> Result<(), StoreError> {
+                sqlx::query("delete from idempotency_keys where account_id = $1 and key = $2 and status is null")
+                    .bind(account_id.to_string())
+                    .bind(key)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn idempotency_purge(&self, before: Timestamp) -> Result<u64, StoreError> {
+                let deleted = sqlx::query("delete from idempotency_keys where created_at < $1")
+                    .bind(micros(before))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(deleted.rows_affected())
+            }
+
+            async fn rebuild_projections(&self) -> Result<Integrity, StoreError> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let ids: Vec<String> = sqlx::query_scalar("select id from orders order by id")
+                    .fetch_all(&mut *tx)
+                    .await?;
+                sqlx::query("delete from seller_metrics_daily").execute(&mut *tx).await?;
+                let mut integrity = Integrity::default();
+                for id in ids {
+                    let events = read_events(&mut tx, &id).await?;
+                    let history: Vec<Event> = events.into_iter().map(|stored| stored.event).collect();
+                    let Some(order) = orderly_domain::replay(&history) else {
+                        integrity.problems.push(format!("order {id} has no events"));
+                        continue;
+                    };
+                    integrity.orders += 1;
+                    integrity.events += history.len() as u64;
+                    let rows = projection::rows(None, &history, &order)?;
+                    let row = &rows.order;
+                    sqlx::query(
+                        "update orders set status = $1, frozen = $2, captured_minor = $3, held_minor = $4, \
+                         released_minor = $5, refunded_minor = $6, version = $7, state = $8 where id = $9",
+                    )
+                    .bind(row.status)
+                    .bind(row.frozen)
+                    .bind(row.captured_minor)
+                    .bind(row.held_minor)
+                    .bind(row.released_minor)
+                    .bind(row.refunded_minor)
+                    .bind(row.version)
+                    .bind(&row.state)
+                    .bind(&row.id)
+                    .execute(&mut *tx)
+                    .await?;
+                    for table in ["deadlines", "refunds", "ledger_entries"] {
+                        sqlx::query(AssertSqlSafe(format!("delete from {table} where order_id = $1")))
+                            .bind(&id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    write_projection_rows(&mut tx, &rows, micros(order.placed_at)).await?;
+                }
+                tx.commit().await?;
+                Ok(integrity)
+            }
+
+            async fn check_integrity(&self) -> Result<Integrity, StoreError> {
+                let mut connection = self.pool.acquire().await?;
+                let rows = sqlx::query(
+                    "select id, state, version, captured_minor, held_minor, released_minor, refunded_minor from orders order by id",
+                )
+                .fetch_all(&mut *connection)
+                .await?;
+                let mut integrity = Integrity::default();
+                let mut metrics: std::collections::BTreeMap<(String, String), SellerMetrics> = Default::default();
+                for row in rows {
+                    let id: String = row.try_get("id")?;
+                    integrity.orders += 1;
+                    let events = read_events(&mut connection, &id).await?;
+                    integrity.events += events.len() as u64;
+                    let problems = &mut integrity.problems;
+                    for (index, stored) in events.iter().enumerate() {
+                        if stored.seq != index as u64 + 1 {
+                            problems.push(format!("order {id}: event {} has seq {}", index + 1, stored.seq));
+                        }
+                    }
+                    let history: Vec<Event> = events.into_iter().map(|stored| stored.event).collect();
+                    let Some(replayed) = orderly_domain::replay(&history) else {
+                        problems.push(format!("order {id} has no events"));
+                        continue;
+                    };
+                    for (day, delta) in SellerMetrics::daily_deltas(None, &history) {
+                        metrics
+                            .entry((replayed.seller_id.to_string(), day.to_string()))
+                            .or_default()
+                            .add(&delta);
+                    }
+                    if let Err(broken) = replayed.check_invariants() {
+                        problems.push(format!("order {id}: {broken}"));
+                    }
+                    let stored = decode_order(&row.try_get::<String, _>("state")?)?;
+                    if stored != replayed {
+                        problems.push(format!("order {id}: the stored state differs from its events"));
+                    }
+                    let expected = projection::order_row(&replayed)?;
+                    let columns = [
+                        ("version", expected.version),
+                        ("captured_minor", expected.captured_minor),
+                        ("held_minor", expected.held_minor),
+                        ("released_minor", expected.released_minor),
+                        ("refunded_minor", expected.refunded_minor),
+                    ];
+                    for (column, value) in columns {
+                        let actual: i64 = row.try_get(column)?;
+                        if actual != value {
+                            problems.push(format!("order {id}: {column} is {actual}, the events say {value}"));
+                        }
+                    }
+                    let counts = [
+                        ("deadlines", replayed.deadlines.len()),
+                        ("refunds", replayed.refunds.len()),
+                        ("ledger_entries", replayed.ledger.len()),
+                    ];
+                    for (table, count) in counts {
+                        let actual: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+                            "select count(*) from {table} where order_id = $1"
+                        )))
+                        .bind(&id)
+                        .fetch_one(&mut *connection)
+                        .await?;
+                        if actual != count as i64 {
+                            problems.push(format!("order {id}: {actual} {table} rows, the events say {count}"));
+                        }
+                    }
+                }
+                let stored_metrics = sqlx::query("select seller_id, day, orders, penalty_points, shipments from seller_metrics_daily")
+                    .fetch_all(&mut *connection)
+                    .await?;
+                if stored_metrics.len() != metrics.len() {
+                    integrity.problems.push(format!(
+                        "{} seller-day metric rows, the events give {}",
+                        stored_metrics.len(),
+                        metrics.len()
+                    ));
+                }
+                for row in stored_metrics {
+                    let key = (row.try_get::<String, _>("seller_id")?, row.try_get::<String, _>("day")?);
+                    let expected = metrics.get(&key).copied().unwrap_or_default();
+                    let actual = (
+                        row.try_get::<i64, _>("orders")?,
+                        row.try_get::<i64, _>("penalty_points")?,
+                        row.try_get::<i64, _>("shipments")?,
+                    );
+                    let wanted = (
+                        i64::from(expected.orders),
+                        i64::from(expected.penalty_points),
+                        i64::from(expected.shipments),
+                    );
+                    if actual != wanted {
+                        integrity.problems.push(format!("metrics of seller {} on {}: {actual:?}, the events say {wanted:?}", key.0, key.1));
+                    }
+                }
+                Ok(integrity)
+            }
+
+            async fn ping(&self) -> Result<(), StoreError> {
+                sqlx::query("select 1").execute(&self.pool).await?;
+                Ok(())
+            }
+        }
+
+        fn parse_order_id(text: &str) -> Result<OrderId, StoreError> {
+            text.parse()
+                .map(OrderId::from_uuid)
+                .map_err(|error| StoreError::Other(anyhow::anyhow!("stored order id {text}: {error}")))
+        }
+
+        fn decode_order(state: &str) -> Result<Order, StoreError> {
+            serde_json::from_str(state)
+                .map_err(|error| StoreError::Other(anyhow::anyhow!("stored order state: {error}")))
+        }
+
+        /// The order's state from its row, checked against its invariants (bugs assert
+        /// at both ends: after `apply`, and when loading).
+        async fn load_state(connection: &mut Connection, order_id: OrderId, sql: &'static str) -> Result<Option<Order>, StoreError> {
+            let row = sqlx::query(sql)
+                .bind(order_id.to_string())
+                .fetch_optional(&mut *connection)
+                .await?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let order = decode_order(&row.try_get::<String, _>("state")?)?;
+            let version: i64 = row.try_get("version")?;
+            if order.version as i64 != version {
+                return Err(StoreError::Other(anyhow::anyhow!(
+                    "order {order_id}: stored version {version} differs from its state's {}",
+                    order.version
+                )));
+            }
+            if let Err(broken) = order.check_invariants() {
+                return Err(StoreError::Invariant(format!("order {order_id} as loaded: {broken}")));
+            }
+            Ok(Some(order))
+        }
+
+        async fn read_events(connection: &mut Connection, order_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
+            let rows = sqlx::query("select seq, body from events where order_id = $1 order by seq")
+                .bind(order_id)
+                .fetch_all(&mut *connection)
+                .await?;
+            rows.iter()
+                .map(|row| {
+                    let body: String = row.try_get("body")?;
+                    let event: Event = serde_json::from_str(&body)
+                        .map_err(|error| StoreError::Other(anyhow::anyhow!("stored event: {error}")))?;
+                    Ok(StoredEvent {
+                        seq: u64::try_from(row.try_get::<i64, _>("seq")?).unwrap_or(0),
+                        event,
+                    })
+                })
+                .collect()
+        }
+
+        /// Writes everything one command produced. Runs inside the caller's transaction.
+        async fn write_batch(connection: &mut Connection, before: Option<&Order>, batch: &Batch) -> Result<Vec<StoredEvent>, StoreError> {
+            let now = batch.events.last().map_or_else(|| micros(batch.order.placed_at), |event| micros(event.at));
+            if batch.events.is_empty() {
+                if let Some(response) = &batch.idempotency {
+                    write_idempotency(connection, response, now).await?;
+                }
+                return Ok(Vec::new());
+            }
+            let rows = projection::rows(before, &batch.events, &batch.order)?;
+            let order = &rows.order;
+            match before {
+                None => {
+                    sqlx::query(
+                        "insert into orders (id, buyer_id, seller_id, status, frozen, currency, total_minor, \
+                         captured_minor, held_minor, released_minor, refunded_minor, version, placed_at, state, created_at, updated_at) \
+                         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)",
+                    )
+                    .bind(&order.id)
+                    .bind(&order.buyer_id)
+                    .bind(&order.seller_id)
+                    .bind(order.status)
+                    .bind(order.frozen)
+                    .bind(order.currency)
+                    .bind(order.total_minor)
+                    .bind(order.captured_minor)
+                    .bind(order.held_minor)
+                    .bind(order.released_minor)
+                    .bind(order.refunded_minor)
+                    .bind(order.version)
+                    .bind(order.placed_at)
+                    .bind(&order.state)
+                    .bind(now)
+                    .execute(&mut *connection)
+                    .await?;
+                }
+                Some(previous) => {
+                    let updated = sqlx::query(
+                        "update orders set status = $1, frozen = $2, captured_minor = $3, held_minor = $4, \
+                         released_minor = $5, refunded_minor = $6, version = $7, state = $8, updated_at = $9 \
+                         where id = $10 and version = $11",
+                    )
+                    .bind(order.status)
+                    .bind(order.frozen)
+                    .bind(order.captured_minor)
+                    .bind(order.held_minor)
+                    .bind(order.released_minor)
+                    .bind(order.refunded_minor)
+                    .bind(order.version)
+                    .bind(&order.state)
+                    .bind(now)
+                    .bind(&order.id)
+                    .bind(previous.version as i64)
+                    .execute(&mut *connection)
+                    .await?;
+                    if updated.rows_affected() != 1 {
+                        return Err(StoreError::Conflict);
+                    }
+                }
+            }
+            for event in &rows.events {
+                sqlx::query("insert into events (order_id, seq, at, kind, body, created_at) values ($1, $2, $3, $4, $5, $6)")
+                    .bind(&order.id)
+                    .bind(event.seq)
+                    .bind(event.at)
+                    .bind(event.kind)
+                    .bind(&event.body)
+                    .bind(now)
+                    .execute(&mut *connection)
+                    .await?;
+            }
+            sqlx::query("delete from deadlines where order_id = $1")
+                .bind(&order.id)
+                .execute(&mut *connection)
+                .await?;
+            write_projection_rows(connection, &rows, now).await?;
+            for message in &batch.outbox {
+                sqlx::query(
+                    "insert into outbox (order_id, topic, dedupe_key, payload, next_attempt_at, created_at, updated_at) \
+                     values ($1, $2, $3, $4, $5, $5, $5) on conflict (dedupe_key) do nothing",
+                )
+                .bind(&order.id)
+                .bind(&message.topic)
+                .bind(&message.dedupe_key)
+                .bind(&message.payload)
+                .bind(now)
+                .execute(&mut *connection)
+                .await?;
+            }
+            if let Some(response) = &batch.idempotency {
+                write_idempotency(connection, response, now).await?;
+            }
+            let first_seq = before.map_or(1, |order| order.version + 1);
+            Ok(batch
+                .events
+                .iter()
+                .enumerate()
+                .map(|(index, event)| StoredEvent { seq: first_seq + index as u64, event: event.clone() })
+                .collect())
+        }
+
+        /// Deadlines, refunds, new ledger entries and seller metrics of `rows`. The caller
+        /// has removed the order's deadline rows (they are rewritten whole).
+        async fn write_projection_rows(connection: &mut Connection, rows: &Rows, now: i64) -> Result<(), StoreError> {
+            let order_id = &rows.order.id;
+            for deadline in &rows.deadlines {
+                sqlx::query(
+                    "insert into deadlines (order_id, kind, due_at, paused, claimed_until, created_at, updated_at) \
+                     values ($1, $2, $3, $4, 0, $5, $5)",
+                )
+                .bind(order_id)
+                .bind(deadline.kind)
+                .bind(deadline.due_at)
+                .bind(deadline.paused)
+                .bind(now)
+                .execute(&mut *connection)
+                .await?;
+            }
+            for refund in &rows.refunds {
+                sqlx::query(
+                    "insert into refunds (order_id, number, amount_minor, destination, sent_at, expected_by, overdue_at, flagged_overdue, created_at, updated_at) \
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+                     on conflict (order_id, number) do update set flagged_overdue = excluded.flagged_overdue, updated_at = excluded.updated_at",
+                )
+                .bind(order_id)
+                .bind(refund.number)
+                .bind(refund.amount_minor)
+                .bind(refund.destination)
+                .bind(refund.sent_at)
+                .bind(refund.expected_by)
+                .bind(refund.overdue_at)
+                .bind(refund.flagged_overdue)
+                .bind(now)
+                .execute(&mut *connection)
+                .await?;
+            }
+            for entry in &rows.ledger {
+                sqlx::query(
+                    "insert into ledger_entries (order_id, position, at, debit_account, credit_account, amount_minor, created_at) \
+                     values ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(order_id)
+                .bind(entry.position)
+                .bind(entry.at)
+                .bind(&entry.debit_account)
+                .bind(&entry.credit_account)
+                .bind(entry.amount_minor)
+                .bind(now)
+                .execute(&mut *connection)
+                .await?;
+            }
+            for row in &rows.metrics {
+                let metrics = &row.metrics;
+                sqlx::query(
+                    "insert into seller_metrics_daily (seller_id, day, orders, paid_orders, completed_orders, \
+                     seller_fault_cancellations, cancellation_requests, requests_answered, requests_unanswered, \
+                     response_secs_total, shipments, shipments_on_time, disputes_opened, disputes_lost, penalty_points, \
+                     created_at, updated_at) \
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16) \
+                     on conflict (seller_id, day) do update set \
+                     orders = seller_metrics_daily.orders + excluded.orders, \
+                     paid_orders = seller_metrics_daily.paid_orders + excluded.paid_orders, \
+                     completed_orders = seller_metrics_daily.completed_orders + excluded.completed_orders, \
+                     seller_fault_cancellations = seller_metrics_daily.seller_fault_cancellations + excluded.seller_fault_cancellations, \
+                     cancellation_requests = seller_metrics_daily.cancellation_requests + excluded.cancellation_requests, \
+                     requests_answered = seller_metrics_daily.requests_answered + excluded.requests_answered, \
+                     requests_unanswered = seller_metrics_daily.requests_unanswered + excluded.requests_unanswered, \
+                     response_secs_total = seller_metrics_daily.response_secs_total + excluded.response_secs_total, \
+                     shipments = seller_metrics_daily.shipments + excluded.shipments, \
+                     shipments_on_time = seller_metrics_daily.shipments_on_time + excluded.shipments_on_time, \
+                     disputes_opened = seller_metrics_daily.disputes_opened + excluded.disputes_opened, \
+                     disputes_lost = seller_metrics_daily.disputes_lost + excluded.disputes_lost, \
+                     penalty_points = seller_metrics_daily.penalty_points + excluded.penalty_points, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(&row.seller_id)
+                .bind(&row.day)
+                .bind(i64::from(metrics.orders))
+                .bind(i64::from(metrics.paid_orders))
+                .bind(i64::from(metrics.completed_orders))
+                .bind(i64::from(metrics.seller_fault_cancellations))
+                .bind(i64::from(metrics.cancellation_requests))
+                .bind(i64::from(metrics.requests_answered))
+                .bind(i64::from(metrics.requests_unanswered))
+                .bind(metrics.response_secs_total)
+                .bind(i64::from(metrics.shipments))
+                .bind(i64::from(metrics.shipments_on_time))
+                .bind(i64::from(metrics.disputes_opened))
+                .bind(i64::from(metrics.disputes_lost))
+                .bind(i64::from(metrics.penalty_points))
+                .bind(now)
+                .execute(&mut *connection)
+                .await?;
+            }
+            Ok(())
+        }
+
+        async fn write_idempotency(connection: &mut Connection, response: &IdempotentResponse, now: i64) -> Result<(), StoreError> {
+            sqlx::query(
+                "insert into idempotency_keys (account_id, key, fingerprint, status, response, created_at, updated_at) \
+                 values ($1, $2, $3, $4, $5, $6, $6) \
+                 on conflict (account_id, key) do update set fingerprint = excluded.fingerprint, \
+                 status = excluded.status, response = excluded.response, updated_at = excluded.updated_at",
+            )
+            .bind(response.account_id.to_string())
+            .bind(&response.key)
+            .bind(&response.fingerprint)
+            .bind(i64::from(response.status))
+            .bind(&response.body)
+            .bind(now)
+            .execute(&mut *connection)
+            .await?;
+            Ok(())
+        }
+    };
+}
+
+pub(crate) use store_impl;

@@ -1,0 +1,413 @@
+//! Durable storage for orderly. One [`Store`] trait, two backends chosen by URL:
+//! `sqlite://PATH` (the embedded default) and `postgres://...`.
+//!
+//! A command is one unit of work: the order's new events (append-only, `unique (order_id,
+//! seq)`), its read-model rows (order summary with money columns guarded by CHECK
+//! constraints, refunds, ledger entries, seller metrics), its deadline rows, its outbox rows
+//! and its idempotency record are written in one transaction, or not at all.
+//!
+//! The store knows SQL and the domain's types; it knows nothing about HTTP.
+
+#![forbid(unsafe_code)]
+
+mod backend;
+mod migrate;
+pub mod postgres;
+pub mod projection;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use orderly_domain::seller::SellerMetrics;
+use orderly_domain::{AccountId, DeadlineKind, Event, Order, OrderId, Rejection, Status};
+
+/// Most rows one page of a list returns (SPEC 13).
+pub const PAGE_LIMIT_MAX: u32 = 100;
+/// Most due deadlines or outbox messages one claim returns.
+pub const CLAIM_BATCH_MAX: u32 = 500;
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No order with that id.
+    #[error("no such order")]
+    NotFound,
+    /// Someone else changed the order first (optimistic concurrency) or the order exists.
+    #[error("the order was changed concurrently; reload it and try again")]
+    Conflict,
+    /// The decision function refused the command; nothing was written.
+    #[error(transparent)]
+    Rejected(Rejection),
+    /// A database constraint that guards an invariant refused the write: a bug upstream,
+    /// caught before it could corrupt money.
+    #[error("the database refused a write that breaks an invariant: {0}")]
+    Invariant(String),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(database_error) = &error {
+            if let Some(constraint) = database_error.constraint() {
+                return constraint_error(constraint);
+            }
+            // SQLite names neither the constraint nor the key in a structured way.
+            let message = database_error.message();
+            if message.contains("UNIQUE constraint failed: events.")
+                || message.contains("UNIQUE constraint failed: orders.id")
+            {
+                return StoreError::Conflict;
+            }
+            if message.contains("CHECK constraint failed") {
+                return StoreError::Invariant(message.to_owned());
+            }
+        }
+        StoreError::Other(anyhow::Error::new(error))
+    }
+}
+
+/// The one place constraint names get their meaning.
+fn constraint_error(constraint: &str) -> StoreError {
+    match constraint {
+        "events_pkey" | "orders_pkey" => StoreError::Conflict,
+        "orders_money_conserved"
+        | "orders_refunds_within_payment"
+        | "orders_escrow_not_negative"
+        | "refunds_amount_minor_check"
+        | "ledger_entries_amount_minor_check" => StoreError::Invariant(constraint.to_owned()),
+        other => StoreError::Other(anyhow::anyhow!("constraint {other} refused the write")),
+    }
+}
+
+/// What one command writes, besides what follows from the order itself.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    /// The new events, in order.
+    pub events: Vec<Event>,
+    /// The order after them.
+    pub order: Order,
+    /// Messages to deliver at least once: emails, webhooks, admin-queue items.
+    pub outbox: Vec<NewOutbox>,
+    /// The response to replay for a retried request, stored with the change it answers.
+    pub idempotency: Option<IdempotentResponse>,
+}
+
+/// One message for the outbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewOutbox {
+    /// `webhook`, `email` or `admin_queue`.
+    pub topic: String,
+    /// Stable across retries so receivers can de-duplicate, e.g. `webhook:{order}:{seq}`.
+    pub dedupe_key: String,
+    /// JSON.
+    pub payload: String,
+}
+
+/// The first answer to an idempotent request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotentResponse {
+    pub account_id: AccountId,
+    pub key: String,
+    pub fingerprint: String,
+    pub status: u16,
+    pub body: String,
+}
+
+/// An event as stored: with its sequence number within the order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub seq: u64,
+    pub event: Event,
+}
+
+/// What a successful command left behind.
+#[derive(Clone, Debug)]
+pub struct Committed {
+    pub order: Order,
+    pub events: Vec<StoredEvent>,
+}
+
+/// The decision function run inside the order's transaction: it gets the current order
+/// (`None` when it does not exist yet) and returns what to write, or a rejection.
+pub type Decide<'a> = dyn FnMut(Option<&Order>) -> Result<Batch, Rejection> + Send + 'a;
+
+/// Whose orders a list shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Viewer {
+    Buyer(AccountId),
+    Seller(AccountId),
+    /// Admins see every order.
+    Everyone,
+}
+
+/// Where a page of orders starts: after this (placed_at, id), newest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    pub placed_at: Timestamp,
+    pub id: OrderId,
+}
+
+impl Cursor {
+    /// An opaque text form for URLs.
+    pub fn encode(&self) -> String {
+        format!(
+            "{}.{}",
+            self.placed_at.as_microsecond(),
+            self.id.as_uuid().simple()
+        )
+    }
+
+    pub fn decode(text: &str) -> Option<Self> {
+        let (micros, id) = text.split_once('.')?;
+        Some(Self {
+            placed_at: Timestamp::from_microsecond(micros.parse().ok()?).ok()?,
+            id: OrderId::from_uuid(id.parse().ok()?),
+        })
+    }
+}
+
+/// A list request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrderFilter {
+    pub viewer: Viewer,
+    pub status: Option<Status>,
+    pub after: Option<Cursor>,
+    /// 1 to [`PAGE_LIMIT_MAX`].
+    pub limit: u32,
+}
+
+/// One page, newest first, and where the next starts.
+#[derive(Clone, Debug)]
+pub struct Page {
+    pub orders: Vec<Order>,
+    pub next: Option<Cursor>,
+}
+
+/// A deadline claimed for firing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DueDeadline {
+    pub order_id: OrderId,
+    pub kind: DeadlineKind,
+    pub due_at: Timestamp,
+}
+
+/// An outbox message claimed for delivery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxMessage {
+    pub id: i64,
+    pub order_id: OrderId,
+    pub topic: String,
+    pub dedupe_key: String,
+    pub payload: String,
+    pub attempts: u32,
+}
+
+/// The state of an idempotency key when a request arrives (SPEC 15.20).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IdempotencyBegin {
+    /// First time: the key is now reserved for this request.
+    Started,
+    /// The same key with another request: 422.
+    Mismatch,
+    /// The first request with this key is still running: 409.
+    InFlight,
+    /// Answered before: replay this.
+    Done { status: u16, body: String },
+}
+
+/// Counts of what an integrity check looked at, and what it found wrong.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Integrity {
+    pub orders: u64,
+    pub events: u64,
+    pub problems: Vec<String>,
+}
+
+/// orderly's storage. Object-safe: the rest of the code holds an `Arc<dyn Store>`.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Applies the embedded migrations that have not run yet.
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Runs `decide` on the order with the order locked (PostgreSQL: `select ... for
+    /// update`; SQLite: `begin immediate`), then writes its batch, in one transaction.
+    async fn transact(
+        &self,
+        order_id: OrderId,
+        decide: &mut Decide<'_>,
+    ) -> Result<Committed, StoreError>;
+
+    /// Writes a batch computed outside a transaction, if the order is still at
+    /// `expected_version` (0 for a new order); otherwise [`StoreError::Conflict`].
+    async fn append(&self, expected_version: u64, batch: Batch) -> Result<Committed, StoreError>;
+
+    /// The order as of its latest event.
+    async fn load_order(&self, order_id: OrderId) -> Result<Option<Order>, StoreError>;
+
+    /// The order's history, oldest first.
+    async fn order_events(&self, order_id: OrderId) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// A page of orders, newest first.
+    async fn list_orders(&self, filter: OrderFilter) -> Result<Page, StoreError>;
+
+    /// A seller's counts over the days from `since` on.
+    async fn seller_metrics(
+        &self,
+        seller_id: AccountId,
+        since: Timestamp,
+    ) -> Result<SellerMetrics, StoreError>;
+
+    /// Claims up to `limit` running deadlines due at `now`, earliest first, for `lease`
+    /// seconds; several processes never claim the same deadline at once.
+    async fn claim_due_deadlines(
+        &self,
+        now: Timestamp,
+        limit: u32,
+        lease_secs: i64,
+    ) -> Result<Vec<DueDeadline>, StoreError>;
+
+    /// The earliest running deadline, for the scheduler's sleep.
+    async fn next_deadline(&self) -> Result<Option<Timestamp>, StoreError>;
+
+    /// Claims up to `limit` messages ready at `now`: per order, only the oldest undelivered.
+    async fn claim_outbox(
+        &self,
+        now: Timestamp,
+        limit: u32,
+        lease_secs: i64,
+    ) -> Result<Vec<OutboxMessage>, StoreError>;
+
+    async fn outbox_delivered(&self, id: i64, now: Timestamp) -> Result<(), StoreError>;
+
+    /// Records a failed attempt: retried at `retry_at`, or given up (`None`).
+    async fn outbox_failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Undelivered messages (excluding dead ones): the backlog.
+    async fn outbox_backlog(&self) -> Result<u64, StoreError>;
+
+    /// Reserves an idempotency key, or says what happened to it before. A reservation
+    /// older than `stale_secs` whose request never finished is taken over.
+    async fn idempotency_begin(
+        &self,
+        account_id: AccountId,
+        key: &str,
+        fingerprint: &str,
+        now: Timestamp,
+        stale_secs: i64,
+    ) -> Result<IdempotencyBegin, StoreError>;
+
+    /// Stores the answer of a request that wrote nothing (a refusal).
+    async fn idempotency_finish(
+        &self,
+        response: IdempotentResponse,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Releases a reservation whose request failed unexpectedly, so a retry can run.
+    async fn idempotency_release(&self, account_id: AccountId, key: &str)
+    -> Result<(), StoreError>;
+
+    /// Deletes records created before `before`; returns how many.
+    async fn idempotency_purge(&self, before: Timestamp) -> Result<u64, StoreError>;
+
+    /// Rebuilds every read model from the event log.
+    async fn rebuild_projections(&self) -> Result<Integrity, StoreError>;
+
+    /// Compares every read model with the event log.
+    async fn check_integrity(&self) -> Result<Integrity, StoreError>;
+
+    /// Whether the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// How SQLite is tuned (ignored for PostgreSQL).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SqliteOptions {
+    /// `FULL` (default) or `NORMAL`; see `docs/performance.md`.
+    pub synchronous: String,
+    pub busy_timeout_ms: u64,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            synchronous: "FULL".into(),
+            busy_timeout_ms: 5_000,
+        }
+    }
+}
+
+/// Opens the store the URL names and runs its migrations.
+pub async fn connect(url: &str, sqlite: &SqliteOptions) -> Result<Arc<dyn Store>, StoreError> {
+    let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
+        Arc::new(sqlite::SqliteStore::open(url, sqlite).await?)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Arc::new(postgres::PostgresStore::open(url).await?)
+    } else {
+        return Err(StoreError::Other(anyhow::anyhow!(
+            "unsupported database url `{}`: use sqlite://PATH or postgres://...",
+            redact_url(url)
+        )));
+    };
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// The URL with any password replaced, for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+pub(crate) fn micros(at: Timestamp) -> i64 {
+    at.as_microsecond()
+}
+
+pub(crate) fn from_micros(value: i64) -> Result<Timestamp, StoreError> {
+    Timestamp::from_microsecond(value).map_err(|error| {
+        StoreError::Other(anyhow::anyhow!(
+            "stored time {value} is out of range: {error}"
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(
+            redact_url("postgres://orderly:secret@db:5432/orderly"),
+            "postgres://orderly:***@db:5432/orderly"
+        );
+        assert_eq!(redact_url("sqlite://orderly.db"), "sqlite://orderly.db");
+    }
+
+    #[test]
+    fn cursors_round_trip() {
+        let cursor = Cursor {
+            placed_at: Timestamp::from_second(1_800_000_000).expect("valid"),
+            id: OrderId::from_uuid(uuid::Uuid::from_u128(42)),
+        };
+        assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
+        assert_eq!(Cursor::decode("nonsense"), None);
+    }
+}

@@ -1,0 +1,55 @@
+//! The PostgreSQL backend, for when one machine is not enough: several orderly processes
+//! share one database. A command locks its order row (`select ... for update`) for its
+//! whole duration; workers claim deadlines and outbox messages with `for update skip
+//! locked`, so no two processes fire or send the same thing at once.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+/// Connections in the pool.
+const POOL_CONNECTIONS_MAX: u32 = 16;
+
+/// orderly on PostgreSQL.
+pub struct PostgresStore {
+    pool: sqlx::PgPool,
+}
+
+impl PostgresStore {
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let connect = PgConnectOptions::from_str(url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_CONNECTIONS_MAX)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(connect)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// The pool, for tests and benchmarks that measure the database itself.
+    pub fn pool(&self) -> &sqlx::PgPool {
+        &self.pool
+    }
+}
+
+crate::backend::store_impl! {
+    store: PostgresStore,
+    db: sqlx::Postgres,
+    begin: "BEGIN",
+    lock_order: "select state, version from orders where id = $1 for update",
+    claim_deadlines: "with due as (select order_id, kind from deadlines where paused = 0 and due_at <= $2 \
+        and claimed_until <= $2 order by due_at limit $3 for update skip locked) \
+        update deadlines as d set claimed_until = $1, updated_at = $2 from due \
+        where d.order_id = due.order_id and d.kind = due.kind \
+        returning d.order_id, d.kind, d.due_at",
+    claim_outbox: "with ready as (select o.id from outbox o where o.delivered_at is null and o.dead_at is null \
+        and o.next_attempt_at <= $2 and o.claimed_until <= $2 \
+        and not exists (select 1 from outbox p where p.order_id = o.order_id and p.delivered_at is null \
+        and p.dead_at is null and p.id < o.id) \
+        order by o.id limit $3 for update of o skip locked) \
+        update outbox as m set claimed_until = $1, updated_at = $2 from ready where m.id = ready.id \
+        returning m.id, m.order_id, m.topic, m.dedupe_key, m.payload, m.attempts",
+    migrations: crate::migrate::POSTGRES,
+    migration_lock: "select pg_advisory_xact_lock(7263541)",
+}

@@ -1,0 +1,194 @@
+//! The read-model rows a command writes, computed from the order before, the new events and
+//! the order after. Pure, so both backends write exactly the same rows and a rebuild from
+//! the event log computes them the same way.
+
+use orderly_domain::ledger::LedgerAccount;
+use orderly_domain::seller::SellerMetrics;
+use orderly_domain::{Event, Order};
+
+use crate::{StoreError, micros};
+
+/// The `orders` row: the summary lists are read from, with the money columns that the
+/// database's CHECK constraints guard, and the whole state as JSON.
+pub struct OrderRow {
+    pub id: String,
+    pub buyer_id: String,
+    pub seller_id: String,
+    pub status: &'static str,
+    pub frozen: i64,
+    pub currency: &'static str,
+    pub total_minor: i64,
+    pub captured_minor: i64,
+    pub held_minor: i64,
+    pub released_minor: i64,
+    pub refunded_minor: i64,
+    pub version: i64,
+    pub placed_at: i64,
+    pub state: String,
+}
+
+pub struct EventRow {
+    pub seq: i64,
+    pub at: i64,
+    pub kind: &'static str,
+    pub body: String,
+}
+
+pub struct DeadlineRow {
+    pub kind: &'static str,
+    pub due_at: i64,
+    pub paused: i64,
+}
+
+pub struct RefundRow {
+    pub number: i64,
+    pub amount_minor: i64,
+    pub destination: &'static str,
+    pub sent_at: i64,
+    pub expected_by: i64,
+    pub overdue_at: Option<i64>,
+    pub flagged_overdue: i64,
+}
+
+pub struct LedgerRow {
+    pub position: i64,
+    pub at: i64,
+    pub debit_account: String,
+    pub credit_account: String,
+    pub amount_minor: i64,
+}
+
+pub struct MetricsRow {
+    pub seller_id: String,
+    pub day: String,
+    pub metrics: SellerMetrics,
+}
+
+/// Every row one command writes.
+pub struct Rows {
+    pub order: OrderRow,
+    pub events: Vec<EventRow>,
+    pub deadlines: Vec<DeadlineRow>,
+    pub refunds: Vec<RefundRow>,
+    /// Only the entries the command added: the ledger is append-only.
+    pub ledger: Vec<LedgerRow>,
+    pub metrics: Vec<MetricsRow>,
+}
+
+/// The rows for `events` appended to `before`, leading to `after`.
+pub fn rows(before: Option<&Order>, events: &[Event], after: &Order) -> Result<Rows, StoreError> {
+    let first_seq = before.map_or(1, |order| order.version + 1);
+    let event_rows = events
+        .iter()
+        .enumerate()
+        .map(|(index, event)| {
+            Ok(EventRow {
+                seq: i64::try_from(first_seq + index as u64).map_err(anyhow::Error::new)?,
+                at: micros(event.at),
+                kind: event.kind.name(),
+                body: serde_json::to_string(event).map_err(anyhow::Error::new)?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let ledger_start = before.map_or(0, |order| order.ledger.len());
+    let ledger = after.ledger[ledger_start..]
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| LedgerRow {
+            position: (ledger_start + index + 1) as i64,
+            at: micros(entry.at),
+            debit_account: account_code(entry.from),
+            credit_account: account_code(entry.to),
+            amount_minor: entry.amount_minor,
+        })
+        .collect();
+    let seller_id = after.seller_id.to_string();
+    let metrics = SellerMetrics::daily_deltas(before, events)
+        .into_iter()
+        .map(|(day, metrics)| MetricsRow {
+            seller_id: seller_id.clone(),
+            day: day.to_string(),
+            metrics,
+        })
+        .collect();
+    Ok(Rows {
+        order: order_row(after)?,
+        events: event_rows,
+        deadlines: deadline_rows(after),
+        refunds: refund_rows(after),
+        ledger,
+        metrics,
+    })
+}
+
+pub fn order_row(order: &Order) -> Result<OrderRow, StoreError> {
+    Ok(OrderRow {
+        id: order.id.to_string(),
+        buyer_id: order.buyer_id.to_string(),
+        seller_id: order.seller_id.to_string(),
+        status: order.status.code(),
+        frozen: i64::from(order.frozen),
+        currency: order.currency.code(),
+        total_minor: order.total_minor(),
+        captured_minor: order.escrow.captured_minor,
+        held_minor: order.escrow.held_minor,
+        released_minor: order.escrow.released_minor,
+        refunded_minor: order.escrow.refunded_minor,
+        version: i64::try_from(order.version).map_err(anyhow::Error::new)?,
+        placed_at: micros(order.placed_at),
+        state: serde_json::to_string(order).map_err(anyhow::Error::new)?,
+    })
+}
+
+pub fn deadline_rows(order: &Order) -> Vec<DeadlineRow> {
+    order
+        .deadlines
+        .iter()
+        .map(|deadline| DeadlineRow {
+            kind: deadline.kind.code(),
+            due_at: micros(deadline.due_at),
+            paused: i64::from(deadline.is_paused()),
+        })
+        .collect()
+}
+
+pub fn refund_rows(order: &Order) -> Vec<RefundRow> {
+    order
+        .refunds
+        .iter()
+        .map(|refund| RefundRow {
+            number: i64::from(refund.number),
+            amount_minor: refund.amount_minor,
+            destination: refund.destination.code(),
+            sent_at: micros(refund.sent_at),
+            expected_by: micros(refund.expected_by),
+            overdue_at: refund.overdue_at.map(micros),
+            flagged_overdue: i64::from(refund.flagged_overdue),
+        })
+        .collect()
+}
+
+/// The whole ledger of an order, for rebuilds.
+pub fn ledger_rows(order: &Order) -> Vec<LedgerRow> {
+    order
+        .ledger
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| LedgerRow {
+            position: index as i64 + 1,
+            at: micros(entry.at),
+            debit_account: account_code(entry.from),
+            credit_account: account_code(entry.to),
+            amount_minor: entry.amount_minor,
+        })
+        .collect()
+}
+
+fn account_code(account: LedgerAccount) -> String {
+    match account {
+        LedgerAccount::BuyerSource => "buyer_source".into(),
+        LedgerAccount::Escrow => "escrow".into(),
+        LedgerAccount::SellerPayable => "seller_payable".into(),
+        LedgerAccount::Refund(destination) => format!("refund:{destination}"),
+    }
+}

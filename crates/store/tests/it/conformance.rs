@@ -1,0 +1,577 @@
+//! The conformance suite: each test is one story, written once, run on every backend.
+
+use std::sync::Arc;
+
+use orderly_domain::{Action, Actor, Command, DeadlineKind, Policy, Status};
+use orderly_store::{
+    Batch, Cursor, IdempotencyBegin, IdempotentResponse, NewOutbox, OrderFilter, Store, StoreError,
+    Viewer,
+};
+
+use crate::support::*;
+
+fn decide(
+    order: &orderly_domain::Order,
+    actor: Actor,
+    action: Action,
+    now: jiff::Timestamp,
+) -> Batch {
+    let policy = Policy::default();
+    let command = Command::sample(action, order, &policy);
+    batch(orderly_domain::decide(order, command, actor, now, &policy).expect("valid command"))
+}
+
+#[tokio::test]
+async fn a_command_writes_events_and_every_read_model_together() {
+    on_each_backend(async |store: Arc<dyn Store>, backend| {
+        // Arrange + Act: the cancellation story of [001] through the store.
+        let now = start();
+        let order_id = requested_order(store.as_ref(), now).await;
+        let committed = act(
+            store.as_ref(),
+            order_id,
+            Actor::Seller(SELLER),
+            Action::ApproveCancellation,
+            now,
+        )
+        .await;
+        // Assert: the order as stored is the order the events rebuild.
+        let loaded = store
+            .load_order(order_id)
+            .await
+            .expect("load")
+            .expect("exists");
+        assert_eq!(loaded, committed.order, "{backend}");
+        assert_eq!(loaded.status, Status::Cancelled);
+        let events = store.order_events(order_id).await.expect("events");
+        let seqs: Vec<u64> = events.iter().map(|stored| stored.seq).collect();
+        assert_eq!(seqs, (1..=loaded.version).collect::<Vec<_>>(), "{backend}");
+        let history: Vec<_> = events.into_iter().map(|stored| stored.event).collect();
+        assert_eq!(orderly_domain::replay(&history), Some(loaded.clone()));
+        let integrity = store.check_integrity().await.expect("integrity");
+        assert_eq!(integrity.problems, Vec::<String>::new(), "{backend}");
+        assert_eq!(integrity.orders, 1);
+        // The seller's metrics count the request and its answer.
+        let metrics = store.seller_metrics(SELLER, now).await.expect("metrics");
+        assert_eq!(metrics.orders, 1, "{backend}");
+        assert_eq!(metrics.cancellation_requests, 1);
+        assert_eq!(metrics.requests_answered, 1);
+        assert_eq!(metrics.paid_orders, 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_stale_version_is_a_typed_conflict_and_writes_nothing() {
+    on_each_backend(async |store: Arc<dyn Store>, backend| {
+        // Arrange: two writers read the same version.
+        let now = start();
+        let order_id = new_order_id();
+        let order = place(store.as_ref(), order_id, BUYER, now).await.order;
+        let first = decide(&order, Actor::Buyer(BUYER), Action::Pay, now);
+        let second = decide(&order, Actor::Admin(ADMIN), Action::Freeze, now);
+        // Act
+        store
+            .append(order.version, first)
+            .await
+            .expect("the first writer wins");
+        let outcome = store.append(order.version, second).await;
+        // Assert
+        assert!(
+            matches!(outcome, Err(StoreError::Conflict)),
+            "{backend}: {outcome:?}"
+        );
+        let loaded = store
+            .load_order(order_id)
+            .await
+            .expect("load")
+            .expect("exists");
+        assert_eq!(loaded.status, Status::PaymentVerification);
+        assert!(!loaded.frozen);
+        assert_eq!(
+            store.check_integrity().await.expect("integrity").problems,
+            Vec::<String>::new()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn placing_the_same_order_twice_is_a_conflict() {
+    on_each_backend(async |store: Arc<dyn Store>, backend| {
+        let now = start();
+        let order_id = new_order_id();
+        let order = place(store.as_ref(), order_id, BUYER, now).await.order;
+        let again = orderly_domain::place(
+            place_command(order_id, BUYER),
+            Actor::Buyer(BUYER),
+            now,
+            &Policy::default(),
+        )
+        .expect("valid");
+        let outcome = store.append(0, batch(again)).await;
+        assert!(
+            matches!(outcome, Err(StoreError::Conflict)),
+            "{backend}: {outcome:?}"
+        );
+        assert_eq!(store.load_order(order_id).await.expect("load"), Some(order));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_rejected_command_writes_nothing() {
+    on_each_backend(async |store: Arc<dyn Store>, backend| {
+        let now = start();
+        let order_id = new_order_id();
+        let order = place(store.as_ref(), order_id, BUYER, now).await.order;
+        let outcome = run(
+            store.as_ref(),
+            order_id,
+            Actor::Seller(SELLER),
+            Command::MarkDelivered,
+            now,
+        )
+        .await;
+        match outcome {
+            Err(StoreError::Rejected(rejection)) => assert_eq!(rejection.code(), "forbidden"),
+            other => panic!("{backend}: expected a rejection, got {other:?}"),
+        }
+        assert_eq!(store.load_order(order_id).await.expect("load"), Some(order));
+        assert_eq!(store.order_events(order_id).await.expect("events").len(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn lists_are_per_party_newest_first_filtered_and_paginated() {
+    on_each_backend(async |store: Arc<dyn Store>, backend| {
+        let other_buyer = orderly_domain::AccountId::from_uuid(uuid::Uuid::from_u128(0xb2));
+        let mut mine = Vec::new();
+        for minute in 0..5 {
+            let at = start() + jiff::SignedDuration::from_mins(minute);
+            let order_id = new_order_id();
+            place(store.as_ref(), order_id, BUYER, at).await;
+            mine.push(order_id);
+        }
+        let theirs = new_order_id();
+        place(store.as_ref(), theirs, other_buyer, start()).await;
+        act(
+            store.as_ref(),
+            mine[0],
+            Actor::Buyer(BUYER),
+            Action::Pay,
+            start(),
+        )
+        .await;
+
+        // Newest first, two at a time, with a cursor.
+        let mut seen = Vec::new();
+        let mut after: Option<Cursor> = None;
+        loop {
+            let page = store
+                .list_orders(OrderFilter {
+                    viewer: Viewer::Buyer(BUYER),
+                    status: None,
+                    after,
+                    limit: 2,
+                })
+                .await
+                .expect("list");
+            seen.extend(page.orders.iter().map(|order| order.id));
+            match page.next {
+                Some(next) => after = Some(Cursor::decode(&next.encode()).expect("round trip")),
+                None => break,
+            }
+        }
+        let newest_first: Vec<_> = mine.iter().rev().copied().collect();
+        assert_eq!(seen, newest_first, "{backend}");
+
+        let paid = store
+            .list_orders(OrderFilter {
+                viewer: Viewer::Buyer(BUYER),
+                status: Some(Status::PaymentVerification),
+                after: None,
+                limit: 100,
+            })
+            .await
+            .expect("list");
+        assert_eq!(
+            paid.orders.iter().map(|order| order.id).collect::<Vec<_>>(),
+            vec![mine[0]]
+        );
+
+        let everyone = store
+            .list_orders(OrderFilter {
+                viewer: Viewer::Everyone,
+                status: None,
+                after: None,
+                limit: 100,
+            })
+            .await
+            .expect("list");
+        assert_eq!(everyone.orders.len(), 6);
+        let sellers = store
+            .list_orders(OrderFilter {
+                viewer: Viewer::Seller(SELLER),
+                status: None,
+                after: None,
+                limit: 100,
+            })
+            .await
+            .expect("list");
+        assert_eq!(sellers.orders.len(), 6);
+        let others = store
+            .list_orders(OrderFilter {
+                viewer: Viewer::Buyer(other_buyer),
+                status: None,
+                after: None,
+                limit: 100,
+            })
+            .await
+            .expect("list");
+        assert_eq!(
+            others
+                .orders
+                .iter()
+                .map(|order| order.id)
+                .collect::<Vec<_>>(),
+            vec![theirs]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn due_deadlines_are_claimed_once_and_paused_ones_not_at_all() {
+    on_each_backend(async |store: Arc<dyn Store>, backend| {
+        let now = start();
+        let running = requested_order(store.as_ref(), now).await;
+        let frozen = requested_order(store.as_ref(), now).await;
+        act(
+            store.as_ref(),
+            frozen,
+            Actor::Admin(ADMIN),
+            Action::Freeze,
+            now,
+        )
+        .await;
+        assert_eq!(
+            store.next_deadline().await.expect("next"),
+            Some(now + hours(72)),
+            "{backend}"
+        );
+
+        // Nothing is due before its time.
+        assert!(
+            store
+                .claim_due_deadlines(now + hours(71), 100, 60)
+                .await
+                .expect("claim")
+                .is_empty()
+        );
+
+        // At 120 h the running order's seller response and handling time are due; the
+        // frozen order's timers are paused and not claimed.
+        let later = now + hours(120);
+        let due = store
+            .claim_due_deadlines(later, 100, 60)
+            .await
+            .expect("claim");
+        let kinds: Vec<_> = due
+            .iter()
+            .map(|deadline| (deadline.order_id, deadline.kind))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (running, DeadlineKind::SellerResponse),
+                (running, DeadlineKind::HandlingTime)
+            ],
+            "{backend}"
+        );
+        // Claimed: a second worker gets nothing until the lease runs out.
+        assert!(
+            store
+                .claim_due_deadlines(later, 100, 60)
+                .await
+                .expect("claim")
+                .is_empty()
+        );
+
+        // Firing the first through the domain clears both (the order is cancelled).
+        let fired = run(
+            store.as_ref(),
+            running,
+            Actor::System,
+            Command::ExpireDeadline {
+                kind: DeadlineKind::SellerResponse,
+            },
+            due[0].due_at,
+        )
+        .await
+        .expect("fires");
+        assert_eq!(fired.order.status, Status::Cancelled);
+        let after_lease = later + jiff::SignedDuration::from_secs(61);
+        let remaining = store
+            .claim_due_deadlines(after_lease, 100, 60)
+            .await
+            .expect("claim");
+        assert!(
+            remaining.iter().all(|deadline| deadline.order_id != running
+                || deadline.kind == DeadlineKind::RefundOverdue),
+            "{backend}: {remaining:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_outbox_delivers_in_order_per_order_and_retries() {
+    on_each_backend(async |store: Arc<dyn Store>, backend| {
+        let now = start();
+        let order_id = new_order_id();
+        let order = place(store.as_ref(), order_id, BUYER, now).await.order;
+        let mut paid = decide(&order, Actor::Buyer(BUYER), Action::Pay, now);
+        paid.outbox = (1..=3)
+            .map(|n| NewOutbox {
+                topic: "webhook".into(),
+                dedupe_key: format!("webhook:{order_id}:{n}"),
+                payload: format!("{{\"n\":{n}}}"),
+            })
+            .collect();
+        store.append(order.version, paid).await.expect("append");
+        assert_eq!(store.outbox_backlog().await.expect("backlog"), 3);
+
+        // Only the oldest message of the order is handed out.
+        let first = store.claim_outbox(now, 10, 30).await.expect("claim");
+        assert_eq!(first.len(), 1, "{backend}");
+        assert_eq!(first[0].payload, "{\"n\":1}");
+        assert!(
+            store
+                .claim_outbox(now, 10, 30)
+                .await
+                .expect("claim")
+                .is_empty()
+        );
+
+        // A failure schedules a retry; until then nothing else of this order goes out.
+        let retry_at = now + jiff::SignedDuration::from_secs(10);
+        store
+            .outbox_failed(first[0].id, "receiver down", Some(retry_at), now)
+            .await
+            .expect("failed");
+        assert!(
+            store
+                .claim_outbox(now, 10, 30)
+                .await
+                .expect("claim")
+                .is_empty()
+        );
+        let again = store.claim_outbox(retry_at, 10, 30).await.expect("claim");
+        assert_eq!(again[0].id, first[0].id);
+        assert_eq!(again[0].attempts, 1);
+        store
+            .outbox_delivered(again[0].id, retry_at)
+            .await
+            .expect("delivered");
+        let second = store.claim_outbox(retry_at, 10, 30).await.expect("claim");
+        assert_eq!(second[0].payload, "{\"n\":2}", "{backend}");
+        // Giving up on a message lets the rest flow and takes it out of the backlog.
+        store
+            .outbox_failed(second[0].id, "gone", None, retry_at)
+            .await
+            .expect("dead");
+        let third = store.claim_outbox(retry_at, 10, 30).await.expect("claim");
+        assert_eq!(third[0].payload, "{\"n\":3}");
+        assert_eq!(store.outbox_backlog().await.expect("backlog"), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn idempotency_keys_replay_detect_mismatches_and_expire() {
+    on_each_backend(async |store: Arc<dyn Store>, backend| {
+        let now = start();
+        let key = "key-1";
+        let begin = |fingerprint: &'static str, at| {
+            let store = store.clone();
+            async move {
+                store
+                    .idempotency_begin(BUYER, key, fingerprint, at, 60)
+                    .await
+                    .expect("begin")
+            }
+        };
+        assert_eq!(
+            begin("POST /pay {}", now).await,
+            IdempotencyBegin::Started,
+            "{backend}"
+        );
+        assert_eq!(begin("POST /pay {}", now).await, IdempotencyBegin::InFlight);
+        assert_eq!(
+            begin("POST /cancel {}", now).await,
+            IdempotencyBegin::Mismatch
+        );
+        // Keys are per account.
+        assert_eq!(
+            store
+                .idempotency_begin(SELLER, key, "POST /pay {}", now, 60)
+                .await
+                .expect("begin"),
+            IdempotencyBegin::Started
+        );
+        // The answer is stored with the command that produced it.
+        let order_id = new_order_id();
+        let order = place(store.as_ref(), order_id, BUYER, now).await.order;
+        let mut paid = decide(&order, Actor::Buyer(BUYER), Action::Pay, now);
+        paid.idempotency = Some(IdempotentResponse {
+            account_id: BUYER,
+            key: key.into(),
+            fingerprint: "POST /pay {}".into(),
+            status: 200,
+            body: "{\"status\":\"payment_verification\"}".into(),
+        });
+        store.append(order.version, paid).await.expect("append");
+        assert_eq!(
+            begin("POST /pay {}", now).await,
+            IdempotencyBegin::Done {
+                status: 200,
+                body: "{\"status\":\"payment_verification\"}".into()
+            }
+        );
+        // An abandoned reservation is taken over after the stale period.
+        assert_eq!(
+            store
+                .idempotency_begin(ADMIN, "k2", "x", now, 60)
+                .await
+                .expect("begin"),
+            IdempotencyBegin::Started
+        );
+        let later = now + jiff::SignedDuration::from_secs(61);
+        assert_eq!(
+            store
+                .idempotency_begin(ADMIN, "k2", "x", later, 60)
+                .await
+                .expect("begin"),
+            IdempotencyBegin::Started
+        );
+        // Kept 24 hours, then purged.
+        let purged = store
+            .idempotency_purge(now + hours(24) + jiff::SignedDuration::from_secs(1))
+            .await
+            .expect("purge");
+        assert_eq!(purged, 3, "{backend}");
+        assert_eq!(
+            begin("POST /cancel {}", now + hours(25)).await,
+            IdempotencyBegin::Started
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn projections_rebuild_from_the_log_and_tampering_is_detected() {
+    on_each_backend(async |store: Arc<dyn Store>, backend| {
+        let now = start();
+        let order_id = requested_order(store.as_ref(), now).await;
+        act(
+            store.as_ref(),
+            order_id,
+            Actor::Seller(SELLER),
+            Action::ApproveCancellation,
+            now,
+        )
+        .await;
+        let before = store.load_order(order_id).await.expect("load");
+        // Tamper with the read models through SQL.
+        tamper(&backend.url, &order_id.to_string()).await;
+        let integrity = store.check_integrity().await.expect("integrity");
+        assert!(
+            !integrity.problems.is_empty(),
+            "{backend}: tampering went unnoticed"
+        );
+        // Rebuild from the events and everything agrees again.
+        let rebuilt = store.rebuild_projections().await.expect("rebuild");
+        assert_eq!(rebuilt.orders, 1);
+        assert_eq!(
+            store.check_integrity().await.expect("integrity").problems,
+            Vec::<String>::new(),
+            "{backend}"
+        );
+        assert_eq!(store.load_order(order_id).await.expect("load"), before);
+    })
+    .await;
+}
+
+/// Removes refund rows and the metrics behind the store's back.
+async fn tamper(url: &str, order_id: &str) {
+    let statements = [
+        format!("delete from refunds where order_id = '{order_id}'"),
+        "delete from seller_metrics_daily".to_owned(),
+    ];
+    execute_raw(url, &statements).await;
+}
+
+#[tokio::test]
+async fn the_database_refuses_a_refund_larger_than_the_payment() {
+    // The domain prevents it; the CHECK constraint guards it even against a buggy writer.
+    for database in databases().await {
+        let store = database.open().await;
+        let now = start();
+        let order_id = requested_order(store.as_ref(), now).await;
+        let statement = format!(
+            "update orders set refunded_minor = captured_minor + 1, held_minor = held_minor - 1 where id = '{order_id}'"
+        );
+        let outcome = try_execute_raw(&database.url, &statement).await;
+        assert!(
+            outcome.is_err(),
+            "{}: the constraint let a refund exceed the payment",
+            database.backend
+        );
+        drop(store);
+        database.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn migrations_run_once_and_a_second_open_is_harmless() {
+    for database in databases().await {
+        let first = database.open().await;
+        let order_id = new_order_id();
+        place(first.as_ref(), order_id, BUYER, start()).await;
+        let second = database.open().await;
+        assert!(
+            second.load_order(order_id).await.expect("load").is_some(),
+            "{}",
+            database.backend
+        );
+        second.ping().await.expect("ping");
+        drop((first, second));
+        database.drop_database().await;
+    }
+}
+
+async fn execute_raw(url: &str, statements: &[String]) {
+    for statement in statements {
+        try_execute_raw(url, statement)
+            .await
+            .expect("raw statement");
+    }
+}
+
+async fn try_execute_raw(url: &str, statement: &str) -> Result<(), sqlx::Error> {
+    use sqlx::Connection;
+    if url.starts_with("sqlite:") {
+        let mut connection = sqlx::SqliteConnection::connect(url).await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
+            .execute(&mut connection)
+            .await?;
+    } else {
+        let mut connection = sqlx::PgConnection::connect(url).await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
+            .execute(&mut connection)
+            .await?;
+    }
+    Ok(())
+}

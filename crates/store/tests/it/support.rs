@@ -1,0 +1,278 @@
+//! Throwaway databases for both backends, and a tiny command runner (load, decide, commit)
+//! so the store is exercised with real orders without depending on the app crate.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use jiff::{SignedDuration, Timestamp};
+use orderly_domain::{
+    AccountId, Action, Actor, CatalogueLine, Command, Currency, Money, Order, OrderId,
+    PaymentMethod, PlaceOrder, Policy, ProductId, ShippingAddress,
+};
+use orderly_store::{Batch, Committed, SqliteOptions, Store, StoreError};
+use sqlx::Connection;
+use uuid::Uuid;
+
+pub const BUYER: AccountId = AccountId::from_uuid(Uuid::from_u128(0xb1));
+pub const SELLER: AccountId = AccountId::from_uuid(Uuid::from_u128(0x51));
+pub const ADMIN: AccountId = AccountId::from_uuid(Uuid::from_u128(0xad));
+
+static COUNTER: AtomicU64 = AtomicU64::new(1);
+
+/// A database that exists for one test.
+pub struct TestDb {
+    pub url: String,
+    pub backend: &'static str,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    File(std::path::PathBuf),
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDb {
+    pub async fn sqlite() -> Self {
+        let path = std::env::temp_dir().join(format!(
+            "orderly-test-{}-{}.db",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        Self {
+            url: format!("sqlite://{}", path.display()),
+            backend: "sqlite",
+            cleanup: Cleanup::File(path),
+        }
+    }
+
+    pub async fn postgres(admin_url: &str) -> Self {
+        let name = format!(
+            "orderly_test_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst),
+            Uuid::from_u128(
+                u128::from(std::process::id()) << 64 | u128::from(COUNTER.load(Ordering::SeqCst))
+            )
+            .simple()
+            .to_string()
+            .get(..6)
+            .unwrap_or("x")
+        );
+        let mut admin = sqlx::PgConnection::connect(admin_url)
+            .await
+            .expect("ORDERLY_TEST_POSTGRES_URL must reach a PostgreSQL server");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("create database {name}")))
+            .execute(&mut admin)
+            .await
+            .expect("create the test database");
+        let (base, _) = admin_url
+            .rsplit_once('/')
+            .expect("the URL names a database");
+        Self {
+            url: format!("{base}/{name}"),
+            backend: "postgres",
+            cleanup: Cleanup::Postgres {
+                admin_url: admin_url.to_owned(),
+                name,
+            },
+        }
+    }
+
+    pub async fn open(&self) -> Arc<dyn Store> {
+        orderly_store::connect(&self.url, &SqliteOptions::default())
+            .await
+            .unwrap_or_else(|error| panic!("open {}: {error}", self.url))
+    }
+
+    pub async fn drop_database(self) {
+        match self.cleanup {
+            Cleanup::File(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut file = path.clone().into_os_string();
+                    file.push(suffix);
+                    let _ = std::fs::remove_file(file);
+                }
+            }
+            Cleanup::Postgres { admin_url, name } => {
+                let mut admin = sqlx::PgConnection::connect(&admin_url)
+                    .await
+                    .expect("reach PostgreSQL to drop the test database");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "drop database if exists {name} with (force)"
+                )))
+                .execute(&mut admin)
+                .await
+                .expect("drop the test database");
+            }
+        }
+    }
+}
+
+/// The backends this run covers: SQLite always, PostgreSQL when configured.
+pub async fn databases() -> Vec<TestDb> {
+    let mut databases = vec![TestDb::sqlite().await];
+    if let Ok(url) = std::env::var("ORDERLY_TEST_POSTGRES_URL")
+        && !url.is_empty()
+    {
+        databases.push(TestDb::postgres(&url).await);
+    }
+    databases
+}
+
+/// Which backend a story runs on, and its database's URL for raw SQL.
+#[derive(Clone, Debug)]
+pub struct Backend {
+    pub name: &'static str,
+    pub url: String,
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+/// Runs `story` on a fresh database of every backend.
+pub async fn on_each_backend(story: impl AsyncFn(Arc<dyn Store>, Backend)) {
+    for database in databases().await {
+        let store = database.open().await;
+        let backend = Backend {
+            name: database.backend,
+            url: database.url.clone(),
+        };
+        story(store.clone(), backend).await;
+        drop(store);
+        database.drop_database().await;
+    }
+}
+
+pub fn start() -> Timestamp {
+    "2026-11-02T09:00:00Z".parse().expect("valid")
+}
+
+pub fn hours(n: i64) -> SignedDuration {
+    SignedDuration::from_hours(n)
+}
+
+pub fn new_order_id() -> OrderId {
+    OrderId::from_uuid(Uuid::from_u128(
+        u128::from(COUNTER.fetch_add(1, Ordering::SeqCst)) << 64 | u128::from(std::process::id()),
+    ))
+}
+
+pub fn place_command(order_id: OrderId, buyer: AccountId) -> PlaceOrder {
+    let eur = Currency::parse("EUR").expect("EUR");
+    PlaceOrder {
+        order_id,
+        buyer_id: buyer,
+        seller_id: SELLER,
+        lines: vec![CatalogueLine {
+            product_id: ProductId::from_uuid(Uuid::from_u128(7)),
+            title: "Cactus seeds".into(),
+            quantity: 2,
+            unit_price: Money::parse(1_500, eur).expect("valid"),
+            shipping_fee: Money::parse(500, eur).expect("valid"),
+            processing_days: Some(5),
+        }],
+        shipping_address: ShippingAddress {
+            name: "Ada".into(),
+            street: "1 Main Street".into(),
+            city: "Berlin".into(),
+            postal_code: "10115".into(),
+            country: "DE".into(),
+        },
+        payment_method: PaymentMethod::Card,
+    }
+}
+
+pub fn batch(decision: orderly_domain::Decision) -> Batch {
+    Batch {
+        events: decision.events,
+        order: decision.order,
+        outbox: Vec::new(),
+        idempotency: None,
+    }
+}
+
+/// Places an order for `buyer` at `now`.
+pub async fn place(
+    store: &dyn Store,
+    order_id: OrderId,
+    buyer: AccountId,
+    now: Timestamp,
+) -> Committed {
+    let policy = Policy::default();
+    store
+        .transact(order_id, &mut |existing: Option<&Order>| {
+            assert!(existing.is_none());
+            orderly_domain::place(
+                place_command(order_id, buyer),
+                Actor::Buyer(buyer),
+                now,
+                &policy,
+            )
+            .map(batch)
+        })
+        .await
+        .expect("placing a valid order")
+}
+
+/// Load, decide, commit: one command on one order, inside the order's transaction.
+pub async fn run(
+    store: &dyn Store,
+    order_id: OrderId,
+    actor: Actor,
+    command: Command,
+    now: Timestamp,
+) -> Result<Committed, StoreError> {
+    let policy = Policy::default();
+    store
+        .transact(order_id, &mut |order: Option<&Order>| {
+            let order = order.ok_or(orderly_domain::Rejection::NotFound)?;
+            orderly_domain::decide(order, command.clone(), actor, now, &policy).map(batch)
+        })
+        .await
+}
+
+/// The sample command for `action`, run as `actor`; it must succeed.
+pub async fn act(
+    store: &dyn Store,
+    order_id: OrderId,
+    actor: Actor,
+    action: Action,
+    now: Timestamp,
+) -> Committed {
+    let order = store
+        .load_order(order_id)
+        .await
+        .expect("load")
+        .expect("exists");
+    let command = Command::sample(action, &order, &Policy::default());
+    run(store, order_id, actor, command, now)
+        .await
+        .unwrap_or_else(|error| panic!("{action} by {actor:?}: {error}"))
+}
+
+/// An order placed, paid, verified and with a pending cancellation request.
+pub async fn requested_order(store: &dyn Store, now: Timestamp) -> OrderId {
+    let order_id = new_order_id();
+    place(store, order_id, BUYER, now).await;
+    act(store, order_id, Actor::Buyer(BUYER), Action::Pay, now).await;
+    act(
+        store,
+        order_id,
+        Actor::Admin(ADMIN),
+        Action::VerifyPayment,
+        now,
+    )
+    .await;
+    act(
+        store,
+        order_id,
+        Actor::Buyer(BUYER),
+        Action::RequestCancellation,
+        now,
+    )
+    .await;
+    order_id
+}
