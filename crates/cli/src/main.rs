@@ -37,6 +37,46 @@ enum Commands {
     },
     /// Print the default policy as TOML, every key with its default.
     Policy,
+    /// Apply the database migrations and exit.
+    Migrate {
+        /// `sqlite://PATH` or `postgres://...`.
+        #[arg(long, default_value = "sqlite://orderly.db")]
+        db: String,
+    },
+    /// Rebuild every read model from the event log, then check them.
+    RebuildProjections {
+        #[arg(long, default_value = "sqlite://orderly.db")]
+        db: String,
+    },
+    /// Compare every read model with the event log.
+    Check {
+        #[arg(long, default_value = "sqlite://orderly.db")]
+        db: String,
+    },
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        what: Bench,
+    },
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Raw single-row commits against full order commands, on one database, in one run.
+    Store {
+        /// Defaults to a fresh SQLite file in the temp directory.
+        #[arg(long)]
+        db: Option<String>,
+        /// `synchronous` for SQLite: FULL (default) or NORMAL.
+        #[arg(long, default_value = "FULL")]
+        sqlite_synchronous: String,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 1)]
+        clients: usize,
+        /// Order stories per client (5 commands each).
+        #[arg(long, default_value_t = 200)]
+        stories: u64,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -55,7 +95,80 @@ fn main() -> std::process::ExitCode {
             print!("{}", orderly_domain::Policy::default().to_toml_string());
             std::process::ExitCode::SUCCESS
         }
+        Commands::Migrate { db } => block_on(async move {
+            orderly_store::connect(&db, &Default::default()).await?;
+            println!("{}: migrations applied", orderly_store::redact_url(&db));
+            Ok(())
+        }),
+        Commands::RebuildProjections { db } => block_on(async move {
+            let store = orderly_store::connect(&db, &Default::default()).await?;
+            let rebuilt = store.rebuild_projections().await?;
+            println!(
+                "rebuilt {} orders from {} events",
+                rebuilt.orders, rebuilt.events
+            );
+            report_integrity(store.check_integrity().await?)
+        }),
+        Commands::Check { db } => block_on(async move {
+            let store = orderly_store::connect(&db, &Default::default()).await?;
+            report_integrity(store.check_integrity().await?)
+        }),
+        Commands::Bench {
+            what:
+                Bench::Store {
+                    db,
+                    sqlite_synchronous,
+                    clients,
+                    stories,
+                },
+        } => block_on(async move {
+            let temp =
+                std::env::temp_dir().join(format!("orderly-bench-{}.db", std::process::id()));
+            let url = db.unwrap_or_else(|| format!("sqlite://{}", temp.display()));
+            let options = orderly_store::SqliteOptions {
+                synchronous: sqlite_synchronous,
+                ..Default::default()
+            };
+            let store = orderly_store::connect(&url, &options).await?;
+            let report = orderly_store::bench::run(&url, store, clients, stories).await?;
+            println!("{report}");
+            for suffix in ["", "-wal", "-shm"] {
+                let mut file = temp.clone().into_os_string();
+                file.push(suffix);
+                let _ = std::fs::remove_file(file);
+            }
+            Ok(())
+        }),
     }
+}
+
+fn block_on(work: impl std::future::Future<Output = anyhow::Result<()>>) -> std::process::ExitCode {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime starts");
+    match runtime.block_on(work) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn report_integrity(integrity: orderly_store::Integrity) -> anyhow::Result<()> {
+    println!(
+        "checked {} orders, {} events",
+        integrity.orders, integrity.events
+    );
+    if integrity.problems.is_empty() {
+        println!("every read model agrees with the event log");
+        return Ok(());
+    }
+    for problem in &integrity.problems {
+        println!("  problem: {problem}");
+    }
+    anyhow::bail!("{} problems found", integrity.problems.len())
 }
 
 #[allow(

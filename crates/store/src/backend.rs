@@ -33,8 +33,8 @@ macro_rules! store_impl {
         use crate::projection::{self, Rows};
         use crate::{
             Batch, Committed, Cursor, Decide, DueDeadline, IdempotencyBegin, IdempotentResponse,
-            Integrity, OrderFilter, OutboxMessage, Page, Store, StoreError, StoredEvent, Viewer,
-            from_micros, micros,
+            Integrity, OrderFilter, OutboxMessage, Page, Store, StoredEvent, Viewer, from_micros,
+            micros,
         };
 
         type Connection = <$db as sqlx::Database>::Connection;
@@ -74,26 +74,16 @@ macro_rules! store_impl {
                 Ok(())
             }
 
-            async fn transact(&self, order_id: OrderId, decide: &mut Decide<'_>) -> Result<Committed, StoreError> {
-                let mut tx = self.pool.begin_with($begin).await?;
-                let before = load_state(&mut tx, order_id, $lock_order).await?;
-                let batch = decide(before.as_ref()).map_err(StoreError::Rejected)?;
-                assert_eq!(batch.order.id, order_id, "a command's batch belongs to its order");
-                let events = write_batch(&mut tx, before.as_ref(), &batch).await?;
-                tx.commit().await?;
-                Ok(Committed { order: batch.order, events })
+            async fn transact(&self, order_id: OrderId, decide: Decide) -> Result<Committed, StoreError> {
+                self.write(crate::Write::Decide { order_id, decide }).await
             }
 
             async fn append(&self, expected_version: u64, batch: Batch) -> Result<Committed, StoreError> {
-                let mut tx = self.pool.begin_with($begin).await?;
-                let before = load_state(&mut tx, batch.order.id, $lock_order).await?;
-                let version = before.as_ref().map_or(0, |order| order.version);
-                if version != expected_version {
-                    return Err(StoreError::Conflict);
-                }
-                let events = write_batch(&mut tx, before.as_ref(), &batch).await?;
-                tx.commit().await?;
-                Ok(Committed { order: batch.order, events })
+                self.write(crate::Write::Append {
+                    expected_version,
+                    batch: Box::new(batch),
+                })
+                .await
             }
 
             async fn load_order(&self, order_id: OrderId) -> Result<Option<Order>, StoreError> {
@@ -527,6 +517,30 @@ macro_rules! store_impl {
             }
         }
 
+        /// Runs one write inside the caller's transaction: reads the order with its lock,
+        /// decides (or checks the expected version), and writes the batch. The caller
+        /// begins and commits, so several writes can share one commit.
+        async fn perform(connection: &mut Connection, write: crate::Write) -> Result<Committed, StoreError> {
+            match write {
+                crate::Write::Decide { order_id, mut decide } => {
+                    let before = load_state(connection, order_id, $lock_order).await?;
+                    let batch = decide(before.as_ref()).map_err(StoreError::Rejected)?;
+                    assert_eq!(batch.order.id, order_id, "a command's batch belongs to its order");
+                    let events = write_batch(connection, before.as_ref(), &batch).await?;
+                    Ok(Committed { order: batch.order, events })
+                }
+                crate::Write::Append { expected_version, batch } => {
+                    let before = load_state(connection, batch.order.id, $lock_order).await?;
+                    let version = before.as_ref().map_or(0, |order| order.version);
+                    if version != expected_version {
+                        return Err(StoreError::Conflict);
+                    }
+                    let events = write_batch(connection, before.as_ref(), &batch).await?;
+                    Ok(Committed { order: batch.order, events })
+                }
+            }
+        }
+
         fn parse_order_id(text: &str) -> Result<OrderId, StoreError> {
             text.parse()
                 .map(OrderId::from_uuid)
@@ -640,21 +654,27 @@ macro_rules! store_impl {
                     }
                 }
             }
+            // One statement for all the command's events: `(order_id, created_at)` are $1 and
+            // $2, then four parameters per event. Built from fixed fragments only.
+            let mut sql = String::from("insert into events (order_id, created_at, seq, at, kind, body) values ");
+            for index in 0..rows.events.len() {
+                let base = 3 + index * 4;
+                if index > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("($1, $2, ${}, ${}, ${}, ${})", base, base + 1, base + 2, base + 3));
+            }
+            let mut insert = sqlx::query(AssertSqlSafe(sql)).bind(&order.id).bind(now);
             for event in &rows.events {
-                sqlx::query("insert into events (order_id, seq, at, kind, body, created_at) values ($1, $2, $3, $4, $5, $6)")
+                insert = insert.bind(event.seq).bind(event.at).bind(event.kind).bind(&event.body);
+            }
+            insert.execute(&mut *connection).await?;
+            if rows.deadlines.is_some() {
+                sqlx::query("delete from deadlines where order_id = $1")
                     .bind(&order.id)
-                    .bind(event.seq)
-                    .bind(event.at)
-                    .bind(event.kind)
-                    .bind(&event.body)
-                    .bind(now)
                     .execute(&mut *connection)
                     .await?;
             }
-            sqlx::query("delete from deadlines where order_id = $1")
-                .bind(&order.id)
-                .execute(&mut *connection)
-                .await?;
             write_projection_rows(connection, &rows, now).await?;
             for message in &batch.outbox {
                 sqlx::query(
@@ -681,11 +701,12 @@ macro_rules! store_impl {
                 .collect())
         }
 
-        /// Deadlines, refunds, new ledger entries and seller metrics of `rows`. The caller
-        /// has removed the order's deadline rows (they are rewritten whole).
+        /// Deadlines, refunds, new ledger entries and seller metrics of `rows`. When the
+        /// deadlines changed, the caller has removed the order's deadline rows (they are
+        /// rewritten whole).
         async fn write_projection_rows(connection: &mut Connection, rows: &Rows, now: i64) -> Result<(), StoreError> {
             let order_id = &rows.order.id;
-            for deadline in &rows.deadlines {
+            for deadline in rows.deadlines.iter().flatten() {
                 sqlx::query(
                     "insert into deadlines (order_id, kind, due_at, paused, claimed_until, created_at, updated_at) \
                      values ($1, $2, $3, $4, 0, $5, $5)",

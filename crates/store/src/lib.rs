@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 mod backend;
+pub mod bench;
 mod migrate;
 pub mod postgres;
 pub mod projection;
@@ -131,8 +132,21 @@ pub struct Committed {
 }
 
 /// The decision function run inside the order's transaction: it gets the current order
-/// (`None` when it does not exist yet) and returns what to write, or a rejection.
-pub type Decide<'a> = dyn FnMut(Option<&Order>) -> Result<Batch, Rejection> + Send + 'a;
+/// (`None` when it does not exist yet) and returns what to write, or a rejection. Owned,
+/// because SQLite hands it to the single writer task that groups commits.
+pub type Decide = Box<dyn FnMut(Option<&Order>) -> Result<Batch, Rejection> + Send>;
+
+/// One write, as the backends queue and perform it.
+pub(crate) enum Write {
+    Decide {
+        order_id: OrderId,
+        decide: Decide,
+    },
+    Append {
+        expected_version: u64,
+        batch: Box<Batch>,
+    },
+}
 
 /// Whose orders a list shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -234,11 +248,7 @@ pub trait Store: Send + Sync {
 
     /// Runs `decide` on the order with the order locked (PostgreSQL: `select ... for
     /// update`; SQLite: `begin immediate`), then writes its batch, in one transaction.
-    async fn transact(
-        &self,
-        order_id: OrderId,
-        decide: &mut Decide<'_>,
-    ) -> Result<Committed, StoreError>;
+    async fn transact(&self, order_id: OrderId, decide: Decide) -> Result<Committed, StoreError>;
 
     /// Writes a batch computed outside a transaction, if the order is still at
     /// `expected_version` (0 for a new order); otherwise [`StoreError::Conflict`].

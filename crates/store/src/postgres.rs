@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
+use crate::StoreError;
+
 /// Connections in the pool.
 const POOL_CONNECTIONS_MAX: u32 = 16;
 
@@ -30,6 +32,15 @@ impl PostgresStore {
     /// The pool, for tests and benchmarks that measure the database itself.
     pub fn pool(&self) -> &sqlx::PgPool {
         &self.pool
+    }
+
+    /// Each write in its own transaction, on its own connection: PostgreSQL runs writers
+    /// to different orders in parallel, and the row lock orders writers to the same one.
+    async fn write(&self, write: crate::Write) -> Result<crate::Committed, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let committed = perform(&mut tx, write).await?;
+        tx.commit().await?;
+        Ok(committed)
     }
 }
 

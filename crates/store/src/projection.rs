@@ -68,7 +68,10 @@ pub struct MetricsRow {
 pub struct Rows {
     pub order: OrderRow,
     pub events: Vec<EventRow>,
-    pub deadlines: Vec<DeadlineRow>,
+    /// The order's whole set of deadline rows, or `None` when the command left them as
+    /// they were (most commands do; skipping the rewrite saves two statements).
+    pub deadlines: Option<Vec<DeadlineRow>>,
+    /// Refund rows that are new or changed (flagged overdue).
     pub refunds: Vec<RefundRow>,
     /// Only the entries the command added: the ledger is append-only.
     pub ledger: Vec<LedgerRow>,
@@ -111,11 +114,20 @@ pub fn rows(before: Option<&Order>, events: &[Event], after: &Order) -> Result<R
             metrics,
         })
         .collect();
+    let deadlines_changed = before.is_none_or(|order| order.deadlines != after.deadlines);
+    let refunds = refund_rows(after)
+        .into_iter()
+        .zip(after.refunds.iter())
+        .filter(|(_, refund)| {
+            before.is_none_or(|order| !order.refunds.iter().any(|existing| existing == *refund))
+        })
+        .map(|(row, _)| row)
+        .collect();
     Ok(Rows {
         order: order_row(after)?,
         events: event_rows,
-        deadlines: deadline_rows(after),
-        refunds: refund_rows(after),
+        deadlines: deadlines_changed.then(|| deadline_rows(after)),
+        refunds,
         ledger,
         metrics,
     })

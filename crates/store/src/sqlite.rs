@@ -1,20 +1,38 @@
 //! The embedded default backend: one SQLite file in WAL mode, `synchronous=FULL` unless
 //! configured otherwise, foreign keys on, a busy timeout, and `BEGIN IMMEDIATE` for every
 //! write so a command holds the single write lock from its first read.
+//!
+//! SQLite has one writer at a time, so commands go to one writer task. It takes every
+//! command already queued (up to [`GROUP_COMMIT_MAX`]) into one transaction — each in its
+//! own savepoint, so one refusal does not undo the others — and commits once: one fsync
+//! for the whole group. Nobody is answered before the commit that makes their command
+//! durable.
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use tokio::sync::{mpsc, oneshot};
 
-use crate::SqliteOptions;
+use crate::{SqliteOptions, StoreError};
 
 /// Connections in the pool: WAL lets readers run beside the one writer.
 const POOL_CONNECTIONS_MAX: u32 = 8;
+/// Most commands one group commit takes.
+pub const GROUP_COMMIT_MAX: usize = 64;
+/// Commands that may wait for the writer before senders wait too.
+const WRITE_QUEUE_MAX: usize = 1_024;
 
 /// orderly on SQLite.
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
+    writer: mpsc::Sender<Job>,
+}
+
+/// A queued write and where its outcome goes.
+struct Job {
+    write: crate::Write,
+    reply: oneshot::Sender<Result<crate::Committed, StoreError>>,
 }
 
 impl SqliteStore {
@@ -40,12 +58,112 @@ impl SqliteStore {
             .max_connections(POOL_CONNECTIONS_MAX)
             .connect_with(connect)
             .await?;
-        Ok(Self { pool })
+        let (writer, queue) = mpsc::channel(WRITE_QUEUE_MAX);
+        tokio::spawn(run_writer(pool.clone(), queue));
+        Ok(Self { pool, writer })
     }
 
     /// The pool, for tests and benchmarks that measure the database itself.
     pub fn pool(&self) -> &sqlx::SqlitePool {
         &self.pool
+    }
+
+    async fn write(&self, write: crate::Write) -> Result<crate::Committed, StoreError> {
+        let (reply, outcome) = oneshot::channel();
+        let stopped =
+            || StoreError::Other(anyhow::anyhow!("the SQLite writer stopped; see the log"));
+        self.writer
+            .send(Job { write, reply })
+            .await
+            .map_err(|_| stopped())?;
+        outcome.await.map_err(|_| stopped())?
+    }
+}
+
+/// The writer task: one group commit after another until the store is dropped.
+async fn run_writer(pool: sqlx::SqlitePool, mut queue: mpsc::Receiver<Job>) {
+    while let Some(first) = queue.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < GROUP_COMMIT_MAX {
+            match queue.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        // A panic (a bug in a decision) fails this group's callers, not every later write.
+        let group = tokio::spawn(commit_group(pool.clone(), jobs));
+        if let Err(error) = group.await {
+            eprintln!("orderly: a SQLite group commit panicked: {error}");
+        }
+    }
+}
+
+type Reply = oneshot::Sender<Result<crate::Committed, StoreError>>;
+
+/// Answers every caller of a group that could not be committed.
+fn fail_all(replies: impl IntoIterator<Item = Reply>, error: &dyn std::fmt::Display) {
+    for reply in replies {
+        let _ = reply.send(Err(StoreError::Other(anyhow::anyhow!(
+            "the write was not committed: {error}"
+        ))));
+    }
+}
+
+async fn commit_group(pool: sqlx::SqlitePool, jobs: Vec<Job>) {
+    let mut tx = match pool.begin_with("BEGIN IMMEDIATE").await {
+        Ok(tx) => tx,
+        Err(error) => return fail_all(jobs.into_iter().map(|job| job.reply), &error),
+    };
+    let alone = jobs.len() == 1;
+    let mut answers: Vec<(Reply, Result<crate::Committed, StoreError>)> =
+        Vec::with_capacity(jobs.len());
+    let mut jobs = jobs.into_iter();
+    while let Some(job) = jobs.next() {
+        if !alone && let Err(error) = sqlx::query("savepoint command").execute(&mut *tx).await {
+            let replies = answers.into_iter().map(|(reply, _)| reply);
+            let rest = jobs.map(|job| job.reply);
+            return fail_all(replies.chain([job.reply]).chain(rest), &error);
+        }
+        let outcome = perform(&mut tx, job.write).await;
+        if !alone {
+            let end = if outcome.is_ok() {
+                "release command"
+            } else {
+                "rollback to command; release command"
+            };
+            if let Err(error) = sqlx::raw_sql(end).execute(&mut *tx).await {
+                // The transaction is in an unknown state: the whole group is undone.
+                let replies = answers.into_iter().map(|(reply, _)| reply);
+                let rest = jobs.map(|job| job.reply);
+                return fail_all(replies.chain([job.reply]).chain(rest), &error);
+            }
+        }
+        answers.push((job.reply, outcome));
+    }
+    let any_written = answers.iter().any(|(_, outcome)| outcome.is_ok());
+    let finished = if any_written {
+        tx.commit().await
+    } else {
+        tx.rollback().await
+    };
+    match finished {
+        Ok(()) => {
+            for (reply, outcome) in answers {
+                let _ = reply.send(outcome);
+            }
+        }
+        Err(error) => {
+            for (reply, outcome) in answers {
+                let answer = match outcome {
+                    // Refusals wrote nothing; their answer stands.
+                    Err(StoreError::Rejected(rejection)) => Err(StoreError::Rejected(rejection)),
+                    _ => Err(StoreError::Other(anyhow::anyhow!(
+                        "the write was not committed: {error}"
+                    ))),
+                };
+                let _ = reply.send(answer);
+            }
+        }
     }
 }
 

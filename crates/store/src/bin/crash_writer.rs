@@ -53,10 +53,15 @@ async fn main() -> anyhow::Result<()> {
             },
             payment_method: PaymentMethod::Card,
         };
+        let placing = policy.clone();
         let committed = store
-            .transact(order_id, &mut |_: Option<&Order>| {
-                orderly_domain::place(place.clone(), Actor::Buyer(buyer), now, &policy).map(batch)
-            })
+            .transact(
+                order_id,
+                Box::new(move |_: Option<&Order>| {
+                    orderly_domain::place(place.clone(), Actor::Buyer(buyer), now, &placing)
+                        .map(batch)
+                }),
+            )
             .await?;
         writeln!(stdout, "{order_id} {}", committed.order.version)?;
         stdout.flush()?;
@@ -66,12 +71,16 @@ async fn main() -> anyhow::Result<()> {
             (Actor::Buyer(buyer), Action::RequestCancellation),
             (Actor::Seller(seller), Action::ApproveCancellation),
         ] {
+            let policy = policy.clone();
             let committed = store
-                .transact(order_id, &mut |order: Option<&Order>| {
-                    let order = order.ok_or(orderly_domain::Rejection::NotFound)?;
-                    let command = Command::sample(action, order, &policy);
-                    orderly_domain::decide(order, command, actor, now, &policy).map(batch)
-                })
+                .transact(
+                    order_id,
+                    Box::new(move |order: Option<&Order>| {
+                        let order = order.ok_or(orderly_domain::Rejection::NotFound)?;
+                        let command = Command::sample(action, order, &policy);
+                        orderly_domain::decide(order, command, actor, now, &policy).map(batch)
+                    }),
+                )
                 .await?;
             writeln!(stdout, "{order_id} {}", committed.order.version)?;
             stdout.flush()?;

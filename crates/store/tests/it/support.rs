@@ -203,16 +203,19 @@ pub async fn place(
 ) -> Committed {
     let policy = Policy::default();
     store
-        .transact(order_id, &mut |existing: Option<&Order>| {
-            assert!(existing.is_none());
-            orderly_domain::place(
-                place_command(order_id, buyer),
-                Actor::Buyer(buyer),
-                now,
-                &policy,
-            )
-            .map(batch)
-        })
+        .transact(
+            order_id,
+            Box::new(move |existing: Option<&Order>| {
+                assert!(existing.is_none());
+                orderly_domain::place(
+                    place_command(order_id, buyer),
+                    Actor::Buyer(buyer),
+                    now,
+                    &policy,
+                )
+                .map(batch)
+            }),
+        )
         .await
         .expect("placing a valid order")
 }
@@ -227,10 +230,13 @@ pub async fn run(
 ) -> Result<Committed, StoreError> {
     let policy = Policy::default();
     store
-        .transact(order_id, &mut |order: Option<&Order>| {
-            let order = order.ok_or(orderly_domain::Rejection::NotFound)?;
-            orderly_domain::decide(order, command.clone(), actor, now, &policy).map(batch)
-        })
+        .transact(
+            order_id,
+            Box::new(move |order: Option<&Order>| {
+                let order = order.ok_or(orderly_domain::Rejection::NotFound)?;
+                orderly_domain::decide(order, command.clone(), actor, now, &policy).map(batch)
+            }),
+        )
         .await
 }
 

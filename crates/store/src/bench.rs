@@ -1,0 +1,268 @@
+//! `orderly bench store`: in one run, on one database with one set of settings, measures
+//! the rate of single-row committed INSERTs (the floor any durable write pays: one commit)
+//! and then the rate of full order commands through the store (place, pay, verify, request
+//! cancellation, approve: each a read, a decision and one transaction of many rows), and
+//! reports their ratio. Ratios from the same run survive a noisy machine; absolute rates
+//! do not.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use orderly_domain::{
+    AccountId, Action, Actor, CatalogueLine, Command, Currency, Money, Order, OrderId,
+    PaymentMethod, PlaceOrder, Policy, ProductId, ShippingAddress,
+};
+use uuid::Uuid;
+
+use crate::{Batch, Store, StoreError};
+
+/// What one run measured.
+#[derive(Clone, Debug)]
+pub struct BenchReport {
+    pub backend: &'static str,
+    pub clients: usize,
+    pub raw_inserts: u64,
+    pub raw_elapsed: Duration,
+    pub commands: u64,
+    pub commands_elapsed: Duration,
+}
+
+impl BenchReport {
+    pub fn raw_per_sec(&self) -> f64 {
+        self.raw_inserts as f64 / self.raw_elapsed.as_secs_f64().max(1e-9)
+    }
+
+    pub fn commands_per_sec(&self) -> f64 {
+        self.commands as f64 / self.commands_elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Full commands per second over raw single-row commits per second.
+    pub fn ratio(&self) -> f64 {
+        self.commands_per_sec() / self.raw_per_sec().max(1e-9)
+    }
+}
+
+impl std::fmt::Display for BenchReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "backend {}, {} client(s)", self.backend, self.clients)?;
+        writeln!(
+            f,
+            "  raw single-row committed INSERTs: {} in {:.2?} = {:.0}/s",
+            self.raw_inserts,
+            self.raw_elapsed,
+            self.raw_per_sec()
+        )?;
+        writeln!(
+            f,
+            "  full order commands:              {} in {:.2?} = {:.0}/s",
+            self.commands,
+            self.commands_elapsed,
+            self.commands_per_sec()
+        )?;
+        write!(f, "  ratio commands/raw: {:.2}", self.ratio())
+    }
+}
+
+const STORY: [Action; 4] = [
+    Action::Pay,
+    Action::VerifyPayment,
+    Action::RequestCancellation,
+    Action::ApproveCancellation,
+];
+
+/// Runs both measurements with `clients` concurrent writers, `stories` order stories each
+/// (5 commands a story), and as many raw INSERTs as commands.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a benchmark measures wall time; nothing here decides on it"
+)]
+pub async fn run(
+    url: &str,
+    store: Arc<dyn Store>,
+    clients: usize,
+    stories: u64,
+) -> Result<BenchReport, StoreError> {
+    let clients = clients.max(1);
+    let commands = stories * (1 + STORY.len() as u64) * clients as u64;
+    let backend = if url.starts_with("sqlite:") {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+
+    let raw = RawTable::create(url).await?;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for client in 0..clients {
+        let raw = raw.clone();
+        let per_client = commands / clients as u64;
+        tasks.push(tokio::spawn(async move {
+            raw.insert_many(client as i64, per_client).await
+        }));
+    }
+    for task in tasks {
+        task.await.map_err(anyhow::Error::new)??;
+    }
+    let raw_elapsed = started.elapsed();
+    raw.drop_table().await?;
+
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for client in 0..clients {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            play(store.as_ref(), client as u64, stories).await
+        }));
+    }
+    for task in tasks {
+        task.await.map_err(anyhow::Error::new)??;
+    }
+    let commands_elapsed = started.elapsed();
+    Ok(BenchReport {
+        backend,
+        clients,
+        raw_inserts: commands,
+        raw_elapsed,
+        commands,
+        commands_elapsed,
+    })
+}
+
+async fn play(store: &dyn Store, client: u64, stories: u64) -> Result<(), StoreError> {
+    let policy = Policy::default();
+    let now: Timestamp = "2026-11-02T09:00:00Z".parse().map_err(anyhow::Error::new)?;
+    let buyer = AccountId::from_uuid(Uuid::from_u128(0xb1));
+    let seller = AccountId::from_uuid(Uuid::from_u128(0x51));
+    let admin = AccountId::from_uuid(Uuid::from_u128(0xad));
+    let eur = Currency::parse("EUR").map_err(anyhow::Error::new)?;
+    let run_id = u128::from(std::process::id()) << 96;
+    for story in 0..stories {
+        let order_id = OrderId::from_uuid(Uuid::from_u128(
+            run_id | u128::from(client) << 64 | u128::from(story),
+        ));
+        let command = PlaceOrder {
+            order_id,
+            buyer_id: buyer,
+            seller_id: seller,
+            lines: vec![CatalogueLine {
+                product_id: ProductId::from_uuid(Uuid::from_u128(1)),
+                title: "Bench item".into(),
+                quantity: 1,
+                unit_price: Money::parse(2_500, eur).map_err(anyhow::Error::new)?,
+                shipping_fee: Money::parse(300, eur).map_err(anyhow::Error::new)?,
+                processing_days: Some(5),
+            }],
+            shipping_address: ShippingAddress {
+                name: "Bench".into(),
+                street: "1 Loop".into(),
+                city: "Here".into(),
+                postal_code: "1".into(),
+                country: "DE".into(),
+            },
+            payment_method: PaymentMethod::Card,
+        };
+        let placing = policy.clone();
+        store
+            .transact(
+                order_id,
+                Box::new(move |_: Option<&Order>| {
+                    orderly_domain::place(command.clone(), Actor::Buyer(buyer), now, &placing)
+                        .map(batch)
+                }),
+            )
+            .await?;
+        for action in STORY {
+            let actor = match action {
+                Action::VerifyPayment => Actor::Admin(admin),
+                Action::ApproveCancellation => Actor::Seller(seller),
+                _ => Actor::Buyer(buyer),
+            };
+            let policy = policy.clone();
+            store
+                .transact(
+                    order_id,
+                    Box::new(move |order: Option<&Order>| {
+                        let order = order.ok_or(orderly_domain::Rejection::NotFound)?;
+                        let command = Command::sample(action, order, &policy);
+                        orderly_domain::decide(order, command, actor, now, &policy).map(batch)
+                    }),
+                )
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+fn batch(decision: orderly_domain::Decision) -> Batch {
+    Batch {
+        events: decision.events,
+        order: decision.order,
+        outbox: Vec::new(),
+        idempotency: None,
+    }
+}
+
+/// A scratch table on the same database and settings, for the raw commit rate.
+#[derive(Clone)]
+enum RawTable {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl RawTable {
+    async fn create(url: &str) -> Result<Self, StoreError> {
+        let table = "create table if not exists bench_raw (client bigint not null, n bigint not null, body text not null, primary key (client, n))";
+        if url.starts_with("sqlite:") {
+            let store =
+                crate::sqlite::SqliteStore::open(url, &crate::SqliteOptions::default()).await?;
+            let pool = store.pool().clone();
+            sqlx::query(table).execute(&pool).await?;
+            sqlx::query("delete from bench_raw").execute(&pool).await?;
+            Ok(Self::Sqlite(pool))
+        } else {
+            let store = crate::postgres::PostgresStore::open(url).await?;
+            let pool = store.pool().clone();
+            sqlx::query(table).execute(&pool).await?;
+            sqlx::query("delete from bench_raw").execute(&pool).await?;
+            Ok(Self::Postgres(pool))
+        }
+    }
+
+    async fn insert_many(&self, client: i64, count: u64) -> Result<(), StoreError> {
+        let sql = "insert into bench_raw (client, n, body) values ($1, $2, $3)";
+        for n in 0..count as i64 {
+            match self {
+                Self::Sqlite(pool) => {
+                    sqlx::query(sql)
+                        .bind(client)
+                        .bind(n)
+                        .bind("x")
+                        .execute(pool)
+                        .await?;
+                }
+                Self::Postgres(pool) => {
+                    sqlx::query(sql)
+                        .bind(client)
+                        .bind(n)
+                        .bind("x")
+                        .execute(pool)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn drop_table(&self) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(pool) => {
+                sqlx::query("drop table bench_raw").execute(pool).await?;
+            }
+            Self::Postgres(pool) => {
+                sqlx::query("drop table bench_raw").execute(pool).await?;
+            }
+        }
+        Ok(())
+    }
+}
