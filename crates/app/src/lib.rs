@@ -1,1 +1,15 @@
-pub fn x() {}
+//! orderly's use cases: load an order, decide, commit — with the catalogue, accounts,
+//! idempotent responses and the outbox — and the deadline worker. Depends on the store's
+//! trait, never on a backend; knows nothing about HTTP.
+
+#![forbid(unsafe_code)]
+
+pub mod clock;
+pub mod error;
+pub mod outbox;
+pub mod service;
+pub mod tokens;
+
+pub use clock::{Clock, SystemClock, TestClock};
+pub use error::AppError;
+pub use service::{App, AppConfig, Idempotency, NewOrder, NewProduct, Render};

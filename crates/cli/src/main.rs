@@ -4,6 +4,8 @@
 
 #![forbid(unsafe_code)]
 
+mod config;
+mod serve;
 mod story;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +23,31 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Commands {
+    /// Run the HTTP API and the deadline worker.
+    Serve {
+        /// `sqlite://PATH` (default `sqlite://orderly.db`) or `postgres://...`.
+        #[arg(long)]
+        db: Option<String>,
+        /// Address to listen on (default 127.0.0.1:8080; port 0 picks a free port).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Run on a clock that only `POST /api/v1/test-clock/advance` moves.
+        #[arg(long)]
+        test_clock: bool,
+        /// Seed a demo seller, products and buyers, and print their tokens.
+        #[arg(long)]
+        demo: bool,
+        /// A TOML configuration file (see `orderly print-config`).
+        #[arg(long)]
+        config: Option<String>,
+    },
+    /// Print a commented example configuration file.
+    PrintConfig,
+    /// Manage accounts.
+    Account {
+        #[command(subcommand)]
+        what: AccountCommand,
+    },
     /// Play the seed guides' stories through the engine and print them.
     Story,
     /// Run the deterministic simulation and check every invariant after every step.
@@ -61,6 +88,20 @@ enum Commands {
 }
 
 #[derive(Subcommand)]
+enum AccountCommand {
+    /// Create an account and print its API token (shown only once).
+    Create {
+        /// buyer, seller or admin.
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "sqlite://orderly.db")]
+        db: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum Bench {
     /// Raw single-row commits against full order commands, on one database, in one run.
     Store {
@@ -82,6 +123,61 @@ enum Bench {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Commands::Serve {
+            db,
+            listen,
+            test_clock,
+            demo,
+            config,
+        } => block_on(async move {
+            let mut config = config::Config::load(config.as_deref(), std::env::vars())?;
+            if let Some(db) = db {
+                config.server.db = db;
+            }
+            if let Some(listen) = listen {
+                config.server.listen = listen;
+            }
+            init_tracing(&config.log);
+            let options = serve::ServeOptions {
+                test_clock,
+                demo,
+                admin_token: std::env::var("ORDERLY_ADMIN_TOKEN")
+                    .ok()
+                    .filter(|token| !token.is_empty()),
+            };
+            serve::run(config, options).await
+        }),
+        Commands::PrintConfig => {
+            print!("{}", config::EXAMPLE);
+            std::process::ExitCode::SUCCESS
+        }
+        Commands::Account {
+            what: AccountCommand::Create { role, name, db },
+        } => block_on(async move {
+            let role = match role.as_str() {
+                "buyer" => orderly_domain::Role::Buyer,
+                "seller" => orderly_domain::Role::Seller,
+                "admin" => orderly_domain::Role::Admin,
+                other => anyhow::bail!("`{other}` is not a role; use buyer, seller or admin"),
+            };
+            let store = orderly_store::connect(&db, &Default::default()).await?;
+            let app = orderly_app::App::new(
+                store,
+                orderly_domain::Policy::default(),
+                std::sync::Arc::new(orderly_app::SystemClock),
+                orderly_app::AppConfig::default(),
+            );
+            let (account, token) = app.create_account(role, &name).await?;
+            println!(
+                "created {} {} ({})",
+                account.role.code(),
+                account.id,
+                account.name
+            );
+            println!("token: {token}");
+            println!("(shown only once; it is stored as a hash)");
+            Ok(())
+        }),
         Commands::Story => {
             story::play_all();
             std::process::ExitCode::SUCCESS
@@ -154,6 +250,19 @@ fn block_on(work: impl std::future::Future<Output = anyhow::Result<()>>) -> std:
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+fn init_tracing(log: &config::LogConfig) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&log.filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if log.format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 fn report_integrity(integrity: orderly_store::Integrity) -> anyhow::Result<()> {

@@ -176,7 +176,7 @@ impl Player {
         self.act(
             BUYER,
             Command::Pay {
-                method: PaymentMethod::Card,
+                method: Some(PaymentMethod::Card),
             },
         );
         self.act(ADMIN, Command::VerifyPayment { approved: true });

@@ -500,11 +500,11 @@ impl<'c> Sim<'c> {
         let rng = &mut self.rng;
         match &mut command {
             Command::Pay { method } if rng.chance(30) => {
-                *method = *rng.pick(&[
+                *method = Some(*rng.pick(&[
                     PaymentMethod::Card,
                     PaymentMethod::Paypal,
                     PaymentMethod::Cash,
-                ]);
+                ]));
             }
             Command::VerifyPayment { approved } => *approved = rng.chance(80),
             Command::Cancel {

@@ -515,6 +515,97 @@ macro_rules! store_impl {
                 sqlx::query("select 1").execute(&self.pool).await?;
                 Ok(())
             }
+
+            async fn create_account(&self, account: &crate::Account, token_hash: &str) -> Result<(), StoreError> {
+                sqlx::query(
+                    "insert into accounts (id, role, name, token_hash, revoked_at, created_at, updated_at) \
+                     values ($1, $2, $3, $4, null, $5, $5)",
+                )
+                .bind(account.id.to_string())
+                .bind(account.role.code())
+                .bind(&account.name)
+                .bind(token_hash)
+                .bind(micros(account.created_at))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn account_by_token(&self, token_hash: &str) -> Result<Option<crate::Account>, StoreError> {
+                let row = sqlx::query(
+                    "select id, role, name, created_at from accounts where token_hash = $1 and revoked_at is null",
+                )
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|row| decode_account(&row)).transpose()
+            }
+
+            async fn account(&self, id: AccountId) -> Result<Option<crate::Account>, StoreError> {
+                let row = sqlx::query("select id, role, name, created_at from accounts where id = $1")
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|row| decode_account(&row)).transpose()
+            }
+
+            async fn revoke_token(&self, id: AccountId, now: Timestamp) -> Result<bool, StoreError> {
+                let revoked = sqlx::query(
+                    "update accounts set revoked_at = $1, updated_at = $1 where id = $2 and revoked_at is null",
+                )
+                .bind(micros(now))
+                .bind(id.to_string())
+                .execute(&self.pool)
+                .await?;
+                Ok(revoked.rows_affected() == 1)
+            }
+
+            async fn create_product(&self, product: &crate::Product) -> Result<(), StoreError> {
+                sqlx::query(
+                    "insert into products (id, seller_id, title, currency, price_minor, shipping_fee_minor, stock, \
+                     processing_days, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+                )
+                .bind(product.id.to_string())
+                .bind(product.seller_id.to_string())
+                .bind(&product.title)
+                .bind(&product.currency)
+                .bind(product.price_minor)
+                .bind(product.shipping_fee_minor)
+                .bind(product.stock)
+                .bind(i64::from(product.processing_days))
+                .bind(micros(product.created_at))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn product(&self, id: orderly_domain::ProductId) -> Result<Option<crate::Product>, StoreError> {
+                let row = sqlx::query(
+                    "select id, seller_id, title, currency, price_minor, shipping_fee_minor, stock, processing_days, created_at \
+                     from products where id = $1",
+                )
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some(row) = row else {
+                    return Ok(None);
+                };
+                let parse = |column: &str| -> Result<uuid::Uuid, StoreError> {
+                    let text: String = row.try_get(column)?;
+                    text.parse().map_err(|error| StoreError::Other(anyhow::anyhow!("stored {column}: {error}")))
+                };
+                Ok(Some(crate::Product {
+                    id: orderly_domain::ProductId::from_uuid(parse("id")?),
+                    seller_id: AccountId::from_uuid(parse("seller_id")?),
+                    title: row.try_get("title")?,
+                    currency: row.try_get("currency")?,
+                    price_minor: row.try_get("price_minor")?,
+                    shipping_fee_minor: row.try_get("shipping_fee_minor")?,
+                    stock: row.try_get("stock")?,
+                    processing_days: u32::try_from(row.try_get::<i64, _>("processing_days")?).unwrap_or(0),
+                    created_at: from_micros(row.try_get("created_at")?)?,
+                }))
+            }
         }
 
         /// Runs one write inside the caller's transaction: reads the order with its lock,
@@ -539,6 +630,24 @@ macro_rules! store_impl {
                     Ok(Committed { order: batch.order, events })
                 }
             }
+        }
+
+        fn decode_account(row: &<$db as sqlx::Database>::Row) -> Result<crate::Account, StoreError> {
+            let id: String = row.try_get("id")?;
+            let role: String = row.try_get("role")?;
+            Ok(crate::Account {
+                id: AccountId::from_uuid(
+                    id.parse().map_err(|error| StoreError::Other(anyhow::anyhow!("stored account id: {error}")))?,
+                ),
+                role: match role.as_str() {
+                    "buyer" => orderly_domain::Role::Buyer,
+                    "seller" => orderly_domain::Role::Seller,
+                    "admin" => orderly_domain::Role::Admin,
+                    other => return Err(StoreError::Other(anyhow::anyhow!("stored role {other}"))),
+                },
+                name: row.try_get("name")?,
+                created_at: from_micros(row.try_get("created_at")?)?,
+            })
         }
 
         fn parse_order_id(text: &str) -> Result<OrderId, StoreError> {
@@ -688,6 +797,14 @@ macro_rules! store_impl {
                 .bind(now)
                 .execute(&mut *connection)
                 .await?;
+            }
+            for (product_id, delta) in &batch.stock {
+                sqlx::query("update products set stock = stock + $1, updated_at = $2 where id = $3")
+                    .bind(*delta)
+                    .bind(now)
+                    .bind(product_id.to_string())
+                    .execute(&mut *connection)
+                    .await?;
             }
             if let Some(response) = &batch.idempotency {
                 write_idempotency(connection, response, now).await?;

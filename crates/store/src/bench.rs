@@ -200,6 +200,7 @@ fn batch(decision: orderly_domain::Decision) -> Batch {
         order: decision.order,
         outbox: Vec::new(),
         idempotency: None,
+        stock: Vec::new(),
     }
 }
 

@@ -22,7 +22,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use jiff::Timestamp;
 use orderly_domain::seller::SellerMetrics;
-use orderly_domain::{AccountId, DeadlineKind, Event, Order, OrderId, Rejection, Status};
+use orderly_domain::{
+    AccountId, DeadlineKind, Event, Order, OrderId, ProductId, Rejection, Role, Status,
+};
 
 /// Most rows one page of a list returns (SPEC 13).
 pub const PAGE_LIMIT_MAX: u32 = 100;
@@ -41,6 +43,9 @@ pub enum StoreError {
     /// The decision function refused the command; nothing was written.
     #[error(transparent)]
     Rejected(Rejection),
+    /// Placing the order would take a product's stock below zero.
+    #[error("not enough stock")]
+    OutOfStock,
     /// A database constraint that guards an invariant refused the write: a bug upstream,
     /// caught before it could corrupt money.
     #[error("the database refused a write that breaks an invariant: {0}")]
@@ -62,6 +67,9 @@ impl From<sqlx::Error> for StoreError {
             {
                 return StoreError::Conflict;
             }
+            if message.contains("products_stock_not_negative") {
+                return StoreError::OutOfStock;
+            }
             if message.contains("CHECK constraint failed") {
                 return StoreError::Invariant(message.to_owned());
             }
@@ -74,6 +82,7 @@ impl From<sqlx::Error> for StoreError {
 fn constraint_error(constraint: &str) -> StoreError {
     match constraint {
         "events_pkey" | "orders_pkey" => StoreError::Conflict,
+        "products_stock_not_negative" => StoreError::OutOfStock,
         "orders_money_conserved"
         | "orders_refunds_within_payment"
         | "orders_escrow_not_negative"
@@ -94,6 +103,31 @@ pub struct Batch {
     pub outbox: Vec<NewOutbox>,
     /// The response to replay for a retried request, stored with the change it answers.
     pub idempotency: Option<IdempotentResponse>,
+    /// Stock changes, per product: negative reserves at placement, positive releases.
+    pub stock: Vec<(ProductId, i64)>,
+}
+
+/// A signed-in party: buyer, seller or admin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub id: AccountId,
+    pub role: Role,
+    pub name: String,
+    pub created_at: Timestamp,
+}
+
+/// A product of a seller's catalogue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Product {
+    pub id: ProductId,
+    pub seller_id: AccountId,
+    pub title: String,
+    pub currency: String,
+    pub price_minor: i64,
+    pub shipping_fee_minor: i64,
+    pub stock: i64,
+    pub processing_days: u32,
+    pub created_at: Timestamp,
 }
 
 /// One message for the outbox.
@@ -337,6 +371,21 @@ pub trait Store: Send + Sync {
 
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Creates an account whose API token hashes to `token_hash`.
+    async fn create_account(&self, account: &Account, token_hash: &str) -> Result<(), StoreError>;
+
+    /// The account a token belongs to, unless revoked.
+    async fn account_by_token(&self, token_hash: &str) -> Result<Option<Account>, StoreError>;
+
+    async fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError>;
+
+    /// Revokes the account's token; returns whether there was one to revoke.
+    async fn revoke_token(&self, id: AccountId, now: Timestamp) -> Result<bool, StoreError>;
+
+    async fn create_product(&self, product: &Product) -> Result<(), StoreError>;
+
+    async fn product(&self, id: ProductId) -> Result<Option<Product>, StoreError>;
 }
 
 /// How SQLite is tuned (ignored for PostgreSQL).

@@ -56,8 +56,9 @@ pub enum ClaimDecision {
 /// Everything an actor can ask of an existing order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
+    /// Pays; `None` pays with the method chosen at placement.
     Pay {
-        method: PaymentMethod,
+        method: Option<PaymentMethod>,
     },
     VerifyPayment {
         approved: bool,
@@ -316,7 +317,7 @@ impl Command {
         let cap = order.claim_cap_minor(policy.refund_shipping_after_shipment);
         match action {
             Action::Pay => Command::Pay {
-                method: order.payment_method,
+                method: Some(order.payment_method),
             },
             Action::VerifyPayment => Command::VerifyPayment { approved: true },
             Action::Cancel | Action::RequestCancellation => Command::Cancel {

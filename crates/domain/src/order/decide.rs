@@ -144,7 +144,7 @@ pub fn decide(
         Command::Pay { method } => {
             let amount = order.total_minor();
             tx.push(EventKind::PaymentSubmitted {
-                method,
+                method: method.unwrap_or(order.payment_method),
                 amount_minor: amount,
             });
             tx.clear(DeadlineKind::PaymentWindow);

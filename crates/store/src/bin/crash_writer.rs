@@ -95,5 +95,6 @@ fn batch(decision: orderly_domain::Decision) -> Batch {
         order: decision.order,
         outbox: Vec::new(),
         idempotency: None,
+        stock: Vec::new(),
     }
 }

@@ -191,6 +191,7 @@ pub fn batch(decision: orderly_domain::Decision) -> Batch {
         order: decision.order,
         outbox: Vec::new(),
         idempotency: None,
+        stock: Vec::new(),
     }
 }
 

@@ -1,0 +1,42 @@
+//! What a use case can fail with. The server maps each variant to one HTTP status.
+
+use orderly_domain::Rejection;
+use orderly_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The domain refused the command (SPEC 13 codes).
+    #[error(transparent)]
+    Rejected(Rejection),
+    /// Not enough stock for the order.
+    #[error("{0}")]
+    OutOfStock(String),
+    /// Another change won a race for the same order; the caller may retry.
+    #[error("the order was changed at the same time by someone else; reload it and try again")]
+    Conflict,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<Rejection> for AppError {
+    fn from(rejection: Rejection) -> Self {
+        AppError::Rejected(rejection)
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Rejected(rejection) => AppError::Rejected(rejection),
+            StoreError::NotFound => AppError::Rejected(Rejection::NotFound),
+            StoreError::Conflict => AppError::Conflict,
+            StoreError::OutOfStock => AppError::OutOfStock(
+                "not enough stock left for this order; lower the quantity".into(),
+            ),
+            StoreError::Invariant(broken) => {
+                AppError::Unexpected(anyhow::anyhow!("invariant: {broken}"))
+            }
+            StoreError::Other(error) => AppError::Unexpected(error),
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! What a command sends: every event as a webhook, the emails of SPEC 10, and the items of
+//! the admin queue (complaints, escalations, overdue refunds). Written to the outbox in the
+//! command's own transaction, delivered at least once, in order per order.
+
+use orderly_domain::{Event, EventKind, Order};
+use orderly_store::NewOutbox;
+use serde_json::json;
+
+/// The outbox rows for `events`, numbered from `first_seq`, on `order` (after them).
+pub fn messages(order: &Order, events: &[Event], first_seq: u64) -> Vec<NewOutbox> {
+    let mut messages = Vec::new();
+    for (index, event) in events.iter().enumerate() {
+        let seq = first_seq + index as u64;
+        let name = event.kind.name();
+        if name.starts_with("deadline_") {
+            continue;
+        }
+        messages.push(NewOutbox {
+            topic: "webhook".into(),
+            dedupe_key: format!("event:{}:{seq}", order.id),
+            payload: json!({
+                "id": format!("{}:{seq}", order.id),
+                "type": name,
+                "order_id": order.id,
+                "seq": seq,
+                "at": event.at,
+                "data": event.kind,
+            })
+            .to_string(),
+        });
+        for (topic, recipient, template) in notifications(&event.kind) {
+            let to = match recipient {
+                Recipient::Buyer => Some(order.buyer_id),
+                Recipient::Seller => Some(order.seller_id),
+                Recipient::Admins => None,
+            };
+            messages.push(NewOutbox {
+                topic: topic.into(),
+                dedupe_key: format!("{topic}:{template}:{}:{seq}", order.id),
+                payload: json!({
+                    "template": template,
+                    "to": to,
+                    "order_id": order.id,
+                    "status": order.status.code(),
+                    "text": event.kind.describe(),
+                })
+                .to_string(),
+            });
+        }
+    }
+    messages
+}
+
+enum Recipient {
+    Buyer,
+    Seller,
+    Admins,
+}
+
+/// Who is told about an event, and how (SPEC 10).
+fn notifications(kind: &EventKind) -> Vec<(&'static str, Recipient, &'static str)> {
+    match kind {
+        EventKind::CancellationApproved { .. }
+        | EventKind::CancellationDecided { approve: true, .. } => {
+            vec![("email", Recipient::Buyer, "cancellation_approved")]
+        }
+        EventKind::CancellationRejected { .. }
+        | EventKind::CancellationDecided { approve: false, .. } => {
+            vec![("email", Recipient::Buyer, "cancellation_rejected")]
+        }
+        EventKind::RefundIssued { .. } => vec![("email", Recipient::Buyer, "refund_sent")],
+        EventKind::Shipped { .. } => vec![("email", Recipient::Buyer, "order_shipped")],
+        EventKind::CancellationRequested { .. } => {
+            vec![("email", Recipient::Seller, "cancellation_requested")]
+        }
+        EventKind::ClaimOpened { .. } => vec![("email", Recipient::Seller, "claim_opened")],
+        EventKind::DeliveryRefused => vec![("email", Recipient::Seller, "delivery_refused")],
+        EventKind::ComplaintFiled { .. } => vec![("admin_queue", Recipient::Admins, "complaint")],
+        EventKind::CancellationEscalated { .. } => {
+            vec![("admin_queue", Recipient::Admins, "cancellation_escalated")]
+        }
+        EventKind::ClaimEscalated { .. } => {
+            vec![("admin_queue", Recipient::Admins, "claim_escalated")]
+        }
+        EventKind::RefundFlaggedOverdue { .. } => {
+            vec![("admin_queue", Recipient::Admins, "refund_overdue")]
+        }
+        _ => Vec::new(),
+    }
+}

@@ -1,0 +1,558 @@
+//! The use cases. Each command is load → decide → commit in one store transaction, with
+//! its outbox rows, stock changes and idempotent response written in the same commit.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use orderly_domain::seller::SellerMetrics;
+use orderly_domain::{
+    AccountId, Actor, CatalogueLine, Command, Currency, EventKind, Money, Order, OrderId,
+    PaymentMethod, PlaceOrder, Policy, ProductId, Rejection, Role, ShippingAddress, Status,
+};
+use orderly_store::{
+    Account, Batch, Committed, Cursor, IdempotentResponse, OrderFilter, Page, Product, Store,
+    StoredEvent, Viewer,
+};
+use uuid::Uuid;
+
+use crate::clock::{Clock, TestClock};
+use crate::error::AppError;
+use crate::{outbox, tokens};
+
+/// The bootstrap admin behind `ORDERLY_ADMIN_TOKEN` (SPEC 14).
+pub const BOOTSTRAP_ADMIN_ID: AccountId = AccountId::from_uuid(Uuid::from_u128(0xad01));
+/// Most deadlines fired per claim.
+const DEADLINE_BATCH: u32 = 100;
+/// How long a claimed deadline is reserved for the process that claimed it.
+const DEADLINE_LEASE_SECS: i64 = 60;
+/// Most advance steps in one test-clock call, so a runaway timer cannot spin forever.
+const ADVANCE_STEPS_MAX: usize = 100_000;
+/// The rolling window of seller performance (SPEC 11).
+pub const SELLER_WINDOW_DAYS: i64 = 90;
+
+/// Settings the use cases need.
+#[derive(Clone, Debug, Default)]
+pub struct AppConfig {
+    /// `ORDERLY_ADMIN_TOKEN`: when set, this token is a valid admin token.
+    pub admin_token: Option<String>,
+}
+
+/// Turns the order after a command into the response the caller gets, so that a retried
+/// request can replay it byte for byte.
+pub type Render = Arc<dyn Fn(&Order) -> (u16, String) + Send + Sync>;
+
+/// An `Idempotency-Key` in force for one request.
+#[derive(Clone)]
+pub struct Idempotency {
+    pub key: String,
+    pub fingerprint: String,
+    pub render: Render,
+}
+
+/// A buyer's order: products and quantities; prices come from the catalogue.
+#[derive(Clone, Debug)]
+pub struct NewOrder {
+    pub lines: Vec<(ProductId, u32)>,
+    pub shipping_address: ShippingAddress,
+    pub payment_method: PaymentMethod,
+}
+
+/// A seller's new product.
+#[derive(Clone, Debug)]
+pub struct NewProduct {
+    pub title: String,
+    pub price: Money,
+    pub shipping_fee: Money,
+    pub stock: i64,
+    pub processing_days: u32,
+}
+
+/// Most units of stock a product may have.
+pub const STOCK_MAX: i64 = 1_000_000_000;
+
+/// The application: the store, the policy and the clock.
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub policy: Arc<Policy>,
+    pub clock: Arc<dyn Clock>,
+    test_clock: Option<Arc<TestClock>>,
+    config: AppConfig,
+    /// One deadline run at a time in this process (the store keeps processes apart).
+    deadline_run: tokio::sync::Mutex<()>,
+}
+
+impl App {
+    pub fn new(
+        store: Arc<dyn Store>,
+        policy: Policy,
+        clock: Arc<dyn Clock>,
+        config: AppConfig,
+    ) -> Self {
+        Self {
+            store,
+            policy: Arc::new(policy),
+            clock,
+            test_clock: None,
+            config,
+            deadline_run: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// An app on a test clock that only `advance_clock` moves.
+    pub fn with_test_clock(
+        store: Arc<dyn Store>,
+        policy: Policy,
+        clock: Arc<TestClock>,
+        config: AppConfig,
+    ) -> Self {
+        let mut app = Self::new(store, policy, clock.clone(), config);
+        app.test_clock = Some(clock);
+        app
+    }
+
+    pub fn has_test_clock(&self) -> bool {
+        self.test_clock.is_some()
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    // ---- Accounts ----------------------------------------------------------------------
+
+    /// The account a bearer token belongs to.
+    pub async fn authenticate(&self, token: &str) -> Result<Option<Account>, AppError> {
+        if let Some(admin_token) = &self.config.admin_token
+            && !admin_token.is_empty()
+            && tokens::constant_time_eq(admin_token, token)
+        {
+            return Ok(Some(Account {
+                id: BOOTSTRAP_ADMIN_ID,
+                role: Role::Admin,
+                name: "bootstrap admin".into(),
+                created_at: Timestamp::UNIX_EPOCH,
+            }));
+        }
+        Ok(self.store.account_by_token(&tokens::hash(token)).await?)
+    }
+
+    /// Creates an account and returns it with its token (shown once, stored hashed).
+    pub async fn create_account(
+        &self,
+        role: Role,
+        name: &str,
+    ) -> Result<(Account, String), AppError> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(Rejection::Validation {
+                field: "name",
+                detail: "give a name of 1 to 200 characters".into(),
+            }
+            .into());
+        }
+        if role == Role::System {
+            return Err(Rejection::Validation {
+                field: "role",
+                detail: "role must be buyer, seller or admin".into(),
+            }
+            .into());
+        }
+        let account = Account {
+            id: AccountId::from_uuid(new_id()),
+            role,
+            name: name.to_owned(),
+            created_at: self.now(),
+        };
+        let token = tokens::generate();
+        self.store
+            .create_account(&account, &tokens::hash(&token))
+            .await?;
+        Ok((account, token))
+    }
+
+    pub async fn account(&self, id: AccountId) -> Result<Option<Account>, AppError> {
+        Ok(self.store.account(id).await?)
+    }
+
+    // ---- Catalogue ---------------------------------------------------------------------
+
+    pub async fn create_product(
+        &self,
+        seller: AccountId,
+        input: NewProduct,
+    ) -> Result<Product, AppError> {
+        let title = input.title.trim();
+        if title.is_empty() || title.chars().count() > 200 {
+            return Err(validation("title", "give a title of 1 to 200 characters"));
+        }
+        if input.price.currency() != input.shipping_fee.currency() {
+            return Err(validation(
+                "shipping_fee",
+                "the shipping fee must be in the price's currency",
+            ));
+        }
+        if !(0..=STOCK_MAX).contains(&input.stock) {
+            return Err(validation(
+                "stock",
+                format!("stock must be between 0 and {STOCK_MAX}"),
+            ));
+        }
+        if !(1..=orderly_domain::order::decide::PROCESSING_DAYS_MAX)
+            .contains(&input.processing_days)
+        {
+            return Err(validation(
+                "processing_days",
+                format!(
+                    "processing time must be between 1 and {} days",
+                    orderly_domain::order::decide::PROCESSING_DAYS_MAX
+                ),
+            ));
+        }
+        let product = Product {
+            id: ProductId::from_uuid(new_id()),
+            seller_id: seller,
+            title: title.to_owned(),
+            currency: input.price.currency().code().to_owned(),
+            price_minor: input.price.amount_minor(),
+            shipping_fee_minor: input.shipping_fee.amount_minor(),
+            stock: input.stock,
+            processing_days: input.processing_days,
+            created_at: self.now(),
+        };
+        self.store.create_product(&product).await?;
+        Ok(product)
+    }
+
+    pub async fn product(&self, id: ProductId) -> Result<Option<Product>, AppError> {
+        Ok(self.store.product(id).await?)
+    }
+
+    // ---- Orders ------------------------------------------------------------------------
+
+    /// Places an order: prices from the catalogue, stock reserved in the same commit.
+    pub async fn place_order(
+        &self,
+        buyer: AccountId,
+        input: NewOrder,
+        idempotency: Option<Idempotency>,
+    ) -> Result<Committed, AppError> {
+        if input.lines.is_empty() || input.lines.len() > orderly_domain::order::decide::LINES_MAX {
+            return Err(validation(
+                "lines",
+                format!(
+                    "an order needs between 1 and {} lines",
+                    orderly_domain::order::decide::LINES_MAX
+                ),
+            ));
+        }
+        let mut catalogue_lines = Vec::with_capacity(input.lines.len());
+        let mut reserved: BTreeMap<ProductId, i64> = BTreeMap::new();
+        let mut seller: Option<AccountId> = None;
+        for (index, (product_id, quantity)) in input.lines.iter().enumerate() {
+            let Some(product) = self.store.product(*product_id).await? else {
+                return Err(validation(
+                    "lines",
+                    format!("lines[{index}].product_id: no such product"),
+                ));
+            };
+            if *seller.get_or_insert(product.seller_id) != product.seller_id {
+                return Err(validation(
+                    "lines",
+                    "every line of an order must come from the same seller; place one order per seller",
+                ));
+            }
+            let currency = Currency::parse(&product.currency).map_err(anyhow::Error::new)?;
+            catalogue_lines.push(CatalogueLine {
+                product_id: product.id,
+                title: product.title.clone(),
+                quantity: *quantity,
+                unit_price: Money::parse(product.price_minor, currency)
+                    .map_err(anyhow::Error::new)?,
+                shipping_fee: Money::parse(product.shipping_fee_minor, currency)
+                    .map_err(anyhow::Error::new)?,
+                processing_days: Some(product.processing_days),
+            });
+            *reserved.entry(product.id).or_default() -= i64::from(*quantity);
+        }
+        let order_id = OrderId::from_uuid(new_id());
+        let command = PlaceOrder {
+            order_id,
+            buyer_id: buyer,
+            seller_id: seller.expect("an order has at least one line"),
+            lines: catalogue_lines,
+            shipping_address: input.shipping_address,
+            payment_method: input.payment_method,
+        };
+        let now = self.now();
+        let policy = self.policy.clone();
+        let actor = Actor::Buyer(buyer);
+        let stock: Vec<(ProductId, i64)> = reserved.into_iter().collect();
+        let committed = self
+            .store
+            .transact(
+                order_id,
+                Box::new(move |_: Option<&Order>| {
+                    let decision = orderly_domain::place(command.clone(), actor, now, &policy)?;
+                    let mut batch = to_batch(decision, None, actor, idempotency.as_ref());
+                    batch.stock = stock.clone();
+                    Ok(batch)
+                }),
+            )
+            .await?;
+        record_command("place_order", "accepted");
+        Ok(committed)
+    }
+
+    /// Runs one command on an order as `actor`, now.
+    pub async fn command(
+        &self,
+        actor: Actor,
+        order_id: OrderId,
+        command: Command,
+        idempotency: Option<Idempotency>,
+    ) -> Result<Committed, AppError> {
+        self.command_at(actor, order_id, command, idempotency, self.now())
+            .await
+    }
+
+    async fn command_at(
+        &self,
+        actor: Actor,
+        order_id: OrderId,
+        command: Command,
+        idempotency: Option<Idempotency>,
+        now: Timestamp,
+    ) -> Result<Committed, AppError> {
+        let policy = self.policy.clone();
+        let name = command_name(&command);
+        let outcome = self
+            .store
+            .transact(
+                order_id,
+                Box::new(move |order: Option<&Order>| {
+                    let order = order.ok_or(Rejection::NotFound)?;
+                    let decision =
+                        orderly_domain::decide(order, command.clone(), actor, now, &policy)?;
+                    Ok(to_batch(decision, Some(order), actor, idempotency.as_ref()))
+                }),
+            )
+            .await
+            .map_err(AppError::from);
+        record_command(
+            name,
+            match &outcome {
+                Ok(_) => "accepted",
+                Err(AppError::Rejected(rejection)) => rejection.code(),
+                Err(_) => "failed",
+            },
+        );
+        outcome
+    }
+
+    /// The order, if `actor` may see it (strangers get `not_found`, SPEC 1).
+    pub async fn order_for(&self, actor: Actor, order_id: OrderId) -> Result<Order, AppError> {
+        let order = self.store.load_order(order_id).await?;
+        match order {
+            Some(order) if orderly_domain::order::decide::can_see(&order, actor) => Ok(order),
+            _ => Err(Rejection::NotFound.into()),
+        }
+    }
+
+    /// The order's history, oldest first, if `actor` may see it.
+    pub async fn events_for(
+        &self,
+        actor: Actor,
+        order_id: OrderId,
+    ) -> Result<Vec<StoredEvent>, AppError> {
+        self.order_for(actor, order_id).await?;
+        Ok(self.store.order_events(order_id).await?)
+    }
+
+    /// The caller's orders (admins: all), newest first.
+    pub async fn list_orders(
+        &self,
+        actor: Actor,
+        status: Option<Status>,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> Result<Page, AppError> {
+        let viewer = match actor {
+            Actor::Buyer(id) => Viewer::Buyer(id),
+            Actor::Seller(id) => Viewer::Seller(id),
+            Actor::Admin(_) | Actor::System => Viewer::Everyone,
+        };
+        Ok(self
+            .store
+            .list_orders(OrderFilter {
+                viewer,
+                status,
+                after,
+                limit,
+            })
+            .await?)
+    }
+
+    /// A seller and their performance over the rolling window (SPEC 11).
+    pub async fn seller(&self, seller_id: AccountId) -> Result<(Account, SellerMetrics), AppError> {
+        let account = self
+            .store
+            .account(seller_id)
+            .await?
+            .filter(|account| account.role == Role::Seller)
+            .ok_or(Rejection::NotFound)?;
+        let since = self.now() - jiff::SignedDuration::from_hours(24 * SELLER_WINDOW_DAYS);
+        let metrics = self.store.seller_metrics(seller_id, since).await?;
+        Ok((account, metrics))
+    }
+
+    // ---- Deadlines ---------------------------------------------------------------------
+
+    /// Fires every deadline due at `now`, earliest first, each through `decide` as the
+    /// system. Returns how many fired.
+    pub async fn run_due_deadlines(&self, now: Timestamp) -> Result<usize, AppError> {
+        let _running = self.deadline_run.lock().await;
+        self.fire_due(now).await
+    }
+
+    async fn fire_due(&self, now: Timestamp) -> Result<usize, AppError> {
+        let mut fired = 0;
+        loop {
+            let due = self
+                .store
+                .claim_due_deadlines(now, DEADLINE_BATCH, DEADLINE_LEASE_SECS)
+                .await?;
+            if due.is_empty() {
+                return Ok(fired);
+            }
+            for deadline in due {
+                let command = Command::ExpireDeadline {
+                    kind: deadline.kind,
+                };
+                match self
+                    .command_at(Actor::System, deadline.order_id, command, None, now)
+                    .await
+                {
+                    Ok(_) => {
+                        fired += 1;
+                        metrics::counter!("orderly_deadlines_fired_total", "kind" => deadline.kind.code()).increment(1);
+                    }
+                    // Someone acted first and the deadline no longer applies: nothing to do.
+                    Err(AppError::Rejected(rejection)) => {
+                        tracing::debug!(order_id = %deadline.order_id, kind = %deadline.kind, %rejection, "deadline no longer applies");
+                    }
+                    Err(AppError::Conflict) => {}
+                    Err(error) => return Err(error),
+                }
+            }
+        }
+    }
+
+    /// Test clock only: moves time forward by `seconds`, firing every deadline that falls
+    /// due on the way at its due time, in due order, including deadlines armed on the way
+    /// (SPEC 15.17). Returns the new time once all of them have fired.
+    pub async fn advance_clock(&self, seconds: i64) -> Result<Timestamp, AppError> {
+        let Some(clock) = &self.test_clock else {
+            return Err(Rejection::NotFound.into());
+        };
+        if seconds <= 0 || seconds > 100 * 365 * 86_400 {
+            return Err(validation(
+                "seconds",
+                "advance by a whole number of seconds above 0",
+            ));
+        }
+        let _running = self.deadline_run.lock().await;
+        let target = clock.now() + jiff::SignedDuration::from_secs(seconds);
+        for _ in 0..ADVANCE_STEPS_MAX {
+            let Some(next) = self.store.next_deadline().await? else {
+                break;
+            };
+            if next > target {
+                break;
+            }
+            clock.set(next);
+            if self.fire_due(next).await? == 0 {
+                // Claimed elsewhere or no longer applicable: do not spin on it.
+                break;
+            }
+        }
+        clock.set(target);
+        self.fire_due(target).await?;
+        Ok(clock.now())
+    }
+}
+
+/// The batch of a decision: its events and order, the outbox rows, stock released if the
+/// order ended before shipment, and the idempotent response.
+fn to_batch(
+    decision: orderly_domain::Decision,
+    before: Option<&Order>,
+    actor: Actor,
+    idempotency: Option<&Idempotency>,
+) -> Batch {
+    let first_seq = before.map_or(1, |order| order.version + 1);
+    let outbox = outbox::messages(&decision.order, &decision.events, first_seq);
+    let releases_stock = decision
+        .events
+        .iter()
+        .any(|event| matches!(event.kind, EventKind::StockReleased));
+    let stock = if releases_stock {
+        let mut released: BTreeMap<ProductId, i64> = BTreeMap::new();
+        for line in &decision.order.lines {
+            *released.entry(line.product_id).or_default() += i64::from(line.quantity);
+        }
+        released.into_iter().collect()
+    } else {
+        Vec::new()
+    };
+    let idempotency = match (idempotency, actor.account_id()) {
+        (Some(idempotency), Some(account_id)) => {
+            let (status, body) = (idempotency.render)(&decision.order);
+            Some(IdempotentResponse {
+                account_id,
+                key: idempotency.key.clone(),
+                fingerprint: idempotency.fingerprint.clone(),
+                status,
+                body,
+            })
+        }
+        _ => None,
+    };
+    Batch {
+        events: decision.events,
+        order: decision.order,
+        outbox,
+        idempotency,
+        stock,
+    }
+}
+
+fn validation(field: &'static str, detail: impl Into<String>) -> AppError {
+    AppError::Rejected(Rejection::Validation {
+        field,
+        detail: detail.into(),
+    })
+}
+
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::ExpireDeadline { .. } => "expire_deadline",
+        other => other
+            .action(Status::AwaitingShipment)
+            .map_or("unknown", |action| action.code()),
+    }
+}
+
+fn record_command(command: &'static str, outcome: &'static str) {
+    metrics::counter!("orderly_commands_total", "command" => command, "outcome" => outcome)
+        .increment(1);
+}
+
+/// A new time-ordered id. The app is where ids are made; the domain only receives them.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the app is the one place that makes ids"
+)]
+pub fn new_id() -> Uuid {
+    Uuid::now_v7()
+}

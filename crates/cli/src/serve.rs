@@ -1,0 +1,189 @@
+//! `orderly serve`: the HTTP API and the deadline worker as sibling tasks, with graceful
+//! shutdown on Ctrl-C or SIGTERM (requests in flight finish first). `--demo` seeds a demo
+//! seller, products and buyers and prints their tokens and a few `curl` lines.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use orderly_app::{App, AppConfig, NewProduct, SystemClock, TestClock};
+use orderly_domain::{Currency, Money, Role};
+use orderly_server::AppState;
+
+use crate::config::Config;
+
+/// What `serve` was asked for on top of the configuration.
+pub struct ServeOptions {
+    pub test_clock: bool,
+    pub demo: bool,
+    pub admin_token: Option<String>,
+}
+
+pub async fn run(config: Config, options: ServeOptions) -> anyhow::Result<()> {
+    let policy = config.policy()?;
+    let store = open_store(&config).await?;
+    let app_config = AppConfig {
+        admin_token: options.admin_token.clone(),
+    };
+    let app = Arc::new(if options.test_clock {
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "the test clock starts at the real time once"
+        )]
+        let start = jiff::Timestamp::now();
+        App::with_test_clock(store, policy, Arc::new(TestClock::new(start)), app_config)
+    } else {
+        App::new(store, policy, Arc::new(SystemClock), app_config)
+    });
+    let listener = tokio::net::TcpListener::bind(&config.server.listen)
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot listen on {}: {error}", config.server.listen))?;
+    let address = listener.local_addr()?;
+    let url = format!("http://{address}");
+    tracing::info!(%url, db = %orderly_store::redact_url(&config.server.db), test_clock = options.test_clock, "orderly is listening");
+    println!(
+        "orderly is listening on {url}  (API docs: {url}/api/docs, OpenAPI: {url}/api/openapi.json)"
+    );
+    if options.demo {
+        seed_demo(
+            &app,
+            &url,
+            options.admin_token.as_deref(),
+            options.test_clock,
+        )
+        .await?;
+    }
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(orderly_server::run_deadline_worker(
+        app.clone(),
+        Duration::from_secs(config.server.deadline_poll_secs.max(1)),
+        stopped.clone(),
+    ));
+    let mut server_stopped = stopped.clone();
+    let state = AppState::new(app, config.server.rate_limit_per_minute);
+    let server = orderly_server::serve(listener, state, async move {
+        let _ = server_stopped.changed().await;
+    });
+    let signals = async {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing requests in flight");
+        let _ = stop.send(true);
+    };
+    let (served, ()) = tokio::join!(server, signals);
+    served.map_err(|error| anyhow::anyhow!("the HTTP server stopped: {error}"))?;
+    worker
+        .await
+        .map_err(|error| anyhow::anyhow!("the deadline worker panicked: {error}"))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn orderly_store::Store>> {
+    let options = orderly_store::SqliteOptions {
+        synchronous: config.sqlite.synchronous.clone(),
+        busy_timeout_ms: config.sqlite.busy_timeout_ms,
+    };
+    orderly_store::connect(&config.server.db, &options)
+        .await
+        .map_err(|error| {
+            anyhow::anyhow!(
+                "cannot open {}: {error}",
+                orderly_store::redact_url(&config.server.db)
+            )
+        })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+/// A demo seller with three products, two buyers and an admin; prints their tokens.
+async fn seed_demo(
+    app: &App,
+    url: &str,
+    admin_token: Option<&str>,
+    test_clock: bool,
+) -> anyhow::Result<()> {
+    let (seller, seller_token) = app.create_account(Role::Seller, "Demo Store").await?;
+    let (alice, alice_token) = app
+        .create_account(Role::Buyer, "Alice (demo buyer)")
+        .await?;
+    let (_bob, bob_token) = app.create_account(Role::Buyer, "Bob (demo buyer)").await?;
+    let (_admin, demo_admin_token) = app.create_account(Role::Admin, "Demo support").await?;
+    let eur = Currency::parse("EUR")?;
+    let mut products = Vec::new();
+    for (title, price, fee, days) in [
+        ("Cactus seeds, 20 pack", 350, 150, 3),
+        ("Phone case, blue", 1_299, 300, 5),
+        ("LED desk lamp", 2_499, 499, 7),
+    ] {
+        let product = app
+            .create_product(
+                seller.id,
+                NewProduct {
+                    title: title.into(),
+                    price: Money::parse(price, eur)?,
+                    shipping_fee: Money::parse(fee, eur)?,
+                    stock: 100,
+                    processing_days: days,
+                },
+            )
+            .await?;
+        products.push(product);
+    }
+    let admin = admin_token.unwrap_or(&demo_admin_token);
+    println!(
+        "\nDemo data:\n  seller  Demo Store   id {}  token {seller_token}\n  buyer   Alice        id {}  token {alice_token}\n  buyer   Bob                token {bob_token}\n  admin   Demo support       token {demo_admin_token}",
+        seller.id, alice.id
+    );
+    for product in &products {
+        println!(
+            "  product {}  {} ({} {} + {} shipping)",
+            product.id,
+            product.title,
+            product.price_minor,
+            product.currency,
+            product.shipping_fee_minor
+        );
+    }
+    let product = &products[0];
+    println!(
+        r#"
+Try it:
+  # Alice places an order and pays
+  curl -s -X POST {url}/api/v1/orders -H 'Authorization: Bearer {alice_token}' -H 'Content-Type: application/json' \
+    -d '{{"lines":[{{"product_id":"{product}","quantity":2}}],"shipping_address":{{"name":"Alice","street":"1 Main St","city":"Berlin","postal_code":"10115","country":"DE"}},"payment_method":"card"}}'
+  curl -s -X POST {url}/api/v1/orders/ORDER_ID/pay -H 'Authorization: Bearer {alice_token}' -d '{{}}'
+  # The admin verifies the payment, Alice asks to cancel, the seller approves
+  curl -s -X POST {url}/api/v1/orders/ORDER_ID/verify-payment -H 'Authorization: Bearer {admin}' -d '{{"outcome":"approved"}}'
+  curl -s -X POST {url}/api/v1/orders/ORDER_ID/cancel -H 'Authorization: Bearer {alice_token}' -d '{{"reason":"no_longer_needed"}}'
+  curl -s -X POST {url}/api/v1/orders/ORDER_ID/cancellation/approve -H 'Authorization: Bearer {seller_token}'
+  # The order's history
+  curl -s {url}/api/v1/orders/ORDER_ID/events -H 'Authorization: Bearer {alice_token}'"#,
+        product = product.id
+    );
+    if test_clock {
+        println!(
+            "  # Move the test clock three days on; due deadlines fire on the way\n  curl -s -X POST {url}/api/v1/test-clock/advance -H 'Authorization: Bearer {admin}' -d '{{\"seconds\":259200}}'"
+        );
+    }
+    println!();
+    Ok(())
+}

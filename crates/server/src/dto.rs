@@ -1,0 +1,645 @@
+//! The JSON shapes of the API (SPEC 14): request bodies (unknown fields refused) and the
+//! documents the API answers with. They derive the OpenAPI schemas; domain types never do.
+
+use jiff::Timestamp;
+use orderly_domain::order::{Claim, Order};
+use orderly_domain::seller::SellerMetrics;
+use orderly_domain::{Action, Actor, Policy};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+// ---- Requests ------------------------------------------------------------------------------
+
+/// `POST /api/v1/accounts`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAccount {
+    /// `buyer`, `seller` or `admin`.
+    pub role: String,
+    pub name: String,
+}
+
+/// An amount with its currency.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MoneyDto {
+    /// Minor units (cents), an integer.
+    pub amount: i64,
+    /// ISO 4217, e.g. `EUR`.
+    pub currency: String,
+}
+
+/// `POST /api/v1/products`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProduct {
+    pub title: String,
+    pub price: MoneyDto,
+    pub shipping_fee: MoneyDto,
+    pub stock: i64,
+    /// Handling time: the seller ships within this many days of payment [004].
+    pub processing_days: u32,
+}
+
+/// One line of `POST /api/v1/orders`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderLineRequest {
+    pub product_id: Uuid,
+    pub quantity: u32,
+}
+
+/// Where the parcel goes.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddressDto {
+    pub name: String,
+    pub street: String,
+    pub city: String,
+    pub postal_code: String,
+    /// ISO 3166 alpha-2, e.g. `DE`.
+    pub country: String,
+}
+
+/// `POST /api/v1/orders`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlaceOrderRequest {
+    pub lines: Vec<OrderLineRequest>,
+    pub shipping_address: AddressDto,
+    /// `card`, `paypal`, `e_wallet`, `platform_wallet`, `cash`, `western_union`,
+    /// `bank_transfer` or `cash_on_delivery`.
+    pub payment_method: String,
+}
+
+/// `POST /api/v1/orders/{id}/pay`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PayRequest {
+    /// The payment method actually used; defaults to the one chosen at placement.
+    pub method: Option<String>,
+}
+
+/// `POST /api/v1/orders/{id}/verify-payment`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyPaymentRequest {
+    /// `approved` or `declined`.
+    pub outcome: String,
+}
+
+/// `POST /api/v1/orders/{id}/cancel`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    /// A reason code of SPEC 4.1, e.g. `no_longer_needed`.
+    pub reason: String,
+    pub message: Option<String>,
+    /// A complaint against the seller for the admin queue [002].
+    pub complaint: Option<String>,
+}
+
+/// A body with only a reason (`cancellation/reject`, `seller-cancel`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonRequest {
+    pub reason: String,
+}
+
+/// `POST /api/v1/orders/{id}/cancellation/escalate` and other message-carrying bodies.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessageRequest {
+    #[serde(default)]
+    pub message: String,
+}
+
+/// `POST /api/v1/orders/{id}/cancellation/decide`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecideRequest {
+    pub approve: bool,
+    #[serde(default)]
+    pub note: String,
+}
+
+/// `POST /api/v1/orders/{id}/ship` and tracking updates.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShipRequest {
+    pub carrier: String,
+    pub tracking_number: String,
+}
+
+/// `POST /api/v1/orders/{id}/returns`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnRequest {
+    /// `return_and_refund` or `refund_only`.
+    pub kind: String,
+    /// `no_longer_needed`, `ordered_wrong_item`, `damaged`, `not_as_described`,
+    /// `incomplete`, `wrong_item_sent` or `defective`.
+    pub reason: String,
+    /// Minor units; at most the items total after shipment.
+    pub amount: i64,
+    pub explanation: String,
+}
+
+/// `POST /api/v1/orders/{id}/disputes`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DisputeRequest {
+    /// `not_received`, `damaged`, `not_as_described`, `incomplete`,
+    /// `no_tracking_information` or `fake_tracking`.
+    pub reason: String,
+    pub amount: i64,
+    #[serde(default)]
+    pub return_item: bool,
+    pub explanation: String,
+}
+
+/// `POST /api/v1/orders/{id}/claim/respond`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RespondRequest {
+    /// `accept`, `reject` or `counter`.
+    pub decision: String,
+    /// The counter offer, below the ask.
+    pub amount: Option<i64>,
+    #[serde(default)]
+    pub explanation: String,
+}
+
+/// `POST /api/v1/orders/{id}/claim/escalate`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExplanationRequest {
+    pub explanation: String,
+}
+
+/// `POST /api/v1/orders/{id}/claim/resolve`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveRequest {
+    pub refund_amount: i64,
+    #[serde(default)]
+    pub return_required: bool,
+}
+
+/// `POST /api/v1/orders/{id}/return/shipped`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrackingRequest {
+    pub tracking_number: String,
+}
+
+/// `POST /api/v1/orders/{id}/protection-extension`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtensionRequest {
+    /// 1 to 30.
+    pub days: u32,
+    pub reason: String,
+}
+
+/// Admin notes (`freeze`, `unfreeze`, `admin-cancel`).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteRequest {
+    #[serde(default)]
+    pub note: String,
+}
+
+/// `POST /api/v1/orders/{id}/messages`: free text or a template of [001].
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendMessageRequest {
+    pub text: Option<String>,
+    /// `changed_my_mind`, `wrong_item_ordered`, `wrong_address`, `duplicate_order` or
+    /// `seller_delay`.
+    pub template: Option<String>,
+}
+
+/// `POST /api/v1/test-clock/advance`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdvanceRequest {
+    pub seconds: i64,
+}
+
+/// An empty body.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Empty {}
+
+// ---- Responses -----------------------------------------------------------------------------
+
+/// A new account and its token, shown once.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AccountCreated {
+    pub id: Uuid,
+    pub role: String,
+    pub name: String,
+    pub token: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProductDocument {
+    pub id: Uuid,
+    pub seller_id: Uuid,
+    pub title: String,
+    pub price: MoneyDto,
+    pub shipping_fee: MoneyDto,
+    pub stock: i64,
+    pub processing_days: u32,
+}
+
+/// A seller as buyers see it before they order (SPEC 11).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SellerDocument {
+    pub id: Uuid,
+    pub name: String,
+    pub rating: RatingDto,
+}
+
+/// The seller's rating over the last 90 days.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RatingDto {
+    /// 0 to 100.
+    pub score: u32,
+    /// `new`, `excellent`, `good`, `fair` or `poor`.
+    pub level: String,
+    pub window_days: i64,
+    pub orders: u32,
+    pub paid_orders: u32,
+    pub completed_orders: u32,
+    pub seller_fault_cancellations: u32,
+    pub cancellation_requests: u32,
+    pub average_response_hours: Option<i64>,
+    pub on_time_shipment_percent: Option<u32>,
+    pub disputes_opened: u32,
+    pub disputes_lost: u32,
+    pub penalty_points: u32,
+}
+
+impl RatingDto {
+    pub fn new(metrics: &SellerMetrics, window_days: i64) -> Self {
+        let rating = metrics.rating();
+        Self {
+            score: rating.score,
+            level: rating.level.to_owned(),
+            window_days,
+            orders: metrics.orders,
+            paid_orders: metrics.paid_orders,
+            completed_orders: metrics.completed_orders,
+            seller_fault_cancellations: metrics.seller_fault_cancellations,
+            cancellation_requests: metrics.cancellation_requests,
+            average_response_hours: rating.average_response_hours,
+            on_time_shipment_percent: rating.on_time_shipment_percent,
+            disputes_opened: metrics.disputes_opened,
+            disputes_lost: metrics.disputes_lost,
+            penalty_points: metrics.penalty_points,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LineDto {
+    pub product_id: Uuid,
+    pub title: String,
+    pub quantity: u32,
+    pub unit_price: i64,
+    pub shipping_fee: i64,
+    pub total: i64,
+    pub processing_days: u32,
+}
+
+/// The latest cancellation request (SPEC 15.15).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CancellationDto {
+    /// `pending`, `approved`, `auto_approved`, `rejected`, `withdrawn`, `void`,
+    /// `escalated` or `superseded`.
+    pub status: String,
+    pub reason: String,
+    pub reason_text: String,
+    pub message: Option<String>,
+    pub requested_at: Timestamp,
+    /// When the seller must answer; null unless pending.
+    pub respond_by: Option<Timestamp>,
+    pub rejection_reason: Option<String>,
+}
+
+/// The open (or latest) return, refund-only claim, dispute or refused delivery.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ClaimDto {
+    /// `return_and_refund`, `refund_only`, `dispute` or `refused_delivery`.
+    pub kind: String,
+    pub reason: String,
+    /// `awaiting_seller`, `counter_offered`, `rejected`, `escalated`, `return_approved`,
+    /// `return_in_transit`, `resolved` or `closed`.
+    pub status: String,
+    pub open: bool,
+    pub amount: i64,
+    pub return_item: bool,
+    pub explanation: String,
+    pub opened_at: Timestamp,
+    pub offer: Option<i64>,
+    pub agreed_refund: Option<i64>,
+    /// `buyer` or `seller`.
+    pub return_shipping_paid_by: Option<String>,
+    pub return_tracking_number: Option<String>,
+    pub refund: Option<i64>,
+}
+
+impl ClaimDto {
+    fn new(claim: &Claim) -> Self {
+        Self {
+            kind: claim.kind.code().to_owned(),
+            reason: claim.reason.code().to_owned(),
+            status: claim.status.code().to_owned(),
+            open: claim.is_open(),
+            amount: claim.amount_asked_minor,
+            return_item: claim.return_item,
+            explanation: claim.explanation.clone(),
+            opened_at: claim.opened_at,
+            offer: claim.offer_minor,
+            agreed_refund: claim.agreed_refund_minor,
+            return_shipping_paid_by: claim
+                .return_shipping_paid_by
+                .map(|fault| fault.code().to_owned()),
+            return_tracking_number: claim.return_tracking_number.clone(),
+            refund: claim.refund_minor,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeadlineDto {
+    pub kind: String,
+    /// When it fires; while paused, when it would have fired when it was paused.
+    pub due_at: Timestamp,
+    pub paused: bool,
+    /// Seconds left while paused.
+    pub remaining_seconds: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RefundDto {
+    pub number: u32,
+    pub amount: i64,
+    /// `card`, `paypal`, `e_wallet`, `platform_wallet` or `voucher`.
+    pub destination: String,
+    pub sent_at: Timestamp,
+    pub expected_by: Timestamp,
+    pub overdue: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EscrowDto {
+    pub held: i64,
+    pub released: i64,
+    pub refunded: i64,
+    pub captured: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ShipmentDto {
+    pub carrier: String,
+    pub tracking_number: String,
+    pub shipped_at: Timestamp,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ExtensionDto {
+    pub days: u32,
+    pub reason: String,
+    /// `pending`, `approved` or `declined`.
+    pub status: String,
+    pub requested_at: Timestamp,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EndingDto {
+    pub reason: String,
+    pub reason_text: String,
+    /// `buyer` or `seller`.
+    pub fault: String,
+}
+
+/// The order as the caller sees it (SPEC 14).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OrderDocument {
+    pub id: Uuid,
+    /// The short number used in messages.
+    pub number: String,
+    pub status: String,
+    pub buyer_id: Uuid,
+    pub seller_id: Uuid,
+    pub lines: Vec<LineDto>,
+    pub currency: String,
+    pub items_total: i64,
+    pub shipping_fee: i64,
+    /// Items plus shipping, in minor units.
+    pub total: i64,
+    pub payment_method: String,
+    pub shipping_address: AddressDto,
+    pub placed_at: Timestamp,
+    pub paid_at: Option<Timestamp>,
+    pub cancellation_request: Option<CancellationDto>,
+    pub frozen: bool,
+    pub claim: Option<ClaimDto>,
+    pub shipment: Option<ShipmentDto>,
+    pub delivered_at: Option<Timestamp>,
+    pub extension: Option<ExtensionDto>,
+    pub deadlines: Vec<DeadlineDto>,
+    pub refunds: Vec<RefundDto>,
+    pub escrow: EscrowDto,
+    /// How a closed or cancelled order ended.
+    pub ending: Option<EndingDto>,
+    /// The action codes of SPEC 15.3 the caller may take now.
+    pub allowed_actions: Vec<String>,
+    /// What the seeds advise the caller to do now.
+    pub guidance: String,
+    pub version: u64,
+}
+
+impl OrderDocument {
+    pub fn new(order: &Order, actor: Actor, now: Timestamp, policy: &Policy) -> Self {
+        let allowed: Vec<Action> = orderly_domain::allowed_actions(order, actor, now, policy);
+        Self {
+            id: order.id.as_uuid(),
+            number: order.number(),
+            status: order.status.code().to_owned(),
+            buyer_id: order.buyer_id.as_uuid(),
+            seller_id: order.seller_id.as_uuid(),
+            lines: order
+                .lines
+                .iter()
+                .map(|line| LineDto {
+                    product_id: line.product_id.as_uuid(),
+                    title: line.title.clone(),
+                    quantity: line.quantity,
+                    unit_price: line.unit_price_minor,
+                    shipping_fee: line.shipping_fee_minor,
+                    total: line.total_minor(),
+                    processing_days: line.processing_days,
+                })
+                .collect(),
+            currency: order.currency.code().to_owned(),
+            items_total: order.items_total_minor,
+            shipping_fee: order.shipping_fee_minor,
+            total: order.total_minor(),
+            payment_method: order.payment_method.code().to_owned(),
+            shipping_address: AddressDto {
+                name: order.shipping_address.name.clone(),
+                street: order.shipping_address.street.clone(),
+                city: order.shipping_address.city.clone(),
+                postal_code: order.shipping_address.postal_code.clone(),
+                country: order.shipping_address.country.clone(),
+            },
+            placed_at: order.placed_at,
+            paid_at: order.paid_at,
+            cancellation_request: order.cancellation.as_ref().map(|request| CancellationDto {
+                status: request.status.code().to_owned(),
+                reason: request.reason.code().to_owned(),
+                reason_text: request.reason.text().to_owned(),
+                message: request.message.clone(),
+                requested_at: request.requested_at,
+                respond_by: request.respond_by,
+                rejection_reason: request.rejection_reason.clone(),
+            }),
+            frozen: order.frozen,
+            claim: order.claim.as_ref().map(ClaimDto::new),
+            shipment: order.shipment.as_ref().map(|shipment| ShipmentDto {
+                carrier: shipment.carrier.clone(),
+                tracking_number: shipment.tracking_number.clone(),
+                shipped_at: shipment.shipped_at,
+            }),
+            delivered_at: order.delivered_at,
+            extension: order.extension.as_ref().map(|extension| ExtensionDto {
+                days: extension.days,
+                reason: extension.reason.clone(),
+                status: match extension.status {
+                    orderly_domain::order::ExtensionStatus::Pending => "pending",
+                    orderly_domain::order::ExtensionStatus::Approved => "approved",
+                    orderly_domain::order::ExtensionStatus::Declined => "declined",
+                }
+                .to_owned(),
+                requested_at: extension.requested_at,
+            }),
+            deadlines: order
+                .deadlines
+                .iter()
+                .map(|deadline| DeadlineDto {
+                    kind: deadline.kind.code().to_owned(),
+                    due_at: deadline.due_at,
+                    paused: deadline.is_paused(),
+                    remaining_seconds: deadline.remaining.map(|left| left.as_secs()),
+                })
+                .collect(),
+            refunds: order
+                .refunds
+                .iter()
+                .map(|refund| RefundDto {
+                    number: refund.number,
+                    amount: refund.amount_minor,
+                    destination: refund.destination.code().to_owned(),
+                    sent_at: refund.sent_at,
+                    expected_by: refund.expected_by,
+                    overdue: refund.flagged_overdue,
+                })
+                .collect(),
+            escrow: EscrowDto {
+                held: order.escrow.held_minor,
+                released: order.escrow.released_minor,
+                refunded: order.escrow.refunded_minor,
+                captured: order.escrow.captured_minor,
+            },
+            ending: order.ending.map(|ending| EndingDto {
+                reason: ending.reason.code().to_owned(),
+                reason_text: ending.reason.text().to_owned(),
+                fault: ending.fault.code().to_owned(),
+            }),
+            allowed_actions: allowed
+                .iter()
+                .map(|action| action.code().to_owned())
+                .collect(),
+            guidance: orderly_domain::guidance(order, actor, now, policy),
+            version: order.version,
+        }
+    }
+}
+
+/// A page of orders, newest first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OrderList {
+    pub orders: Vec<OrderDocument>,
+    /// Pass as `?after=` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Who did something.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ActorDto {
+    /// `buyer`, `seller`, `admin` or `system`.
+    pub role: String,
+    pub id: Option<Uuid>,
+}
+
+impl ActorDto {
+    pub fn new(actor: Actor) -> Self {
+        Self {
+            role: actor.role().code().to_owned(),
+            id: actor.account_id().map(|id| id.as_uuid()),
+        }
+    }
+}
+
+/// One event of an order's history.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EventDocument {
+    pub seq: u64,
+    /// The event's name, e.g. `cancellation_requested`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub at: Timestamp,
+    pub actor: ActorDto,
+    /// A sentence for people.
+    pub description: String,
+    /// The event's own fields.
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+}
+
+/// The order's history, oldest first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EventList {
+    pub events: Vec<EventDocument>,
+}
+
+/// One message on the order's thread.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MessageDocument {
+    /// `buyer` or `seller`.
+    pub author: String,
+    pub text: String,
+    pub sent_at: Timestamp,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MessageList {
+    pub messages: Vec<MessageDocument>,
+}
+
+/// The test clock after an advance.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ClockDocument {
+    pub now: Timestamp,
+}
+
+/// `/healthz` and `/readyz`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+}

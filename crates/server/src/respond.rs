@@ -1,0 +1,249 @@
+//! How a POST is answered: its `Idempotency-Key` checked first (SPEC 13 and 15.20), the
+//! work done, and the answer stored with the key so a retry replays it byte for byte.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use orderly_app::{Idempotency, Render};
+use orderly_domain::{Command, Order, OrderId};
+use orderly_store::{IdempotencyBegin, IdempotentResponse};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{Caller, fingerprint, idempotency_key};
+
+/// A reservation whose request never finished is taken over after this long.
+const IDEMPOTENCY_STALE_SECS: i64 = 60;
+
+/// The request's identity for idempotency: method, path and body bytes.
+pub struct RequestKey<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub body: &'a [u8],
+}
+
+/// A JSON answer with its status.
+pub fn json_response(status: u16, body: String) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let content_type = if status.is_client_error() || status.is_server_error() {
+        "application/problem+json"
+    } else {
+        "application/json"
+    };
+    let mut response = (status, body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+/// What to do with a key before the work starts.
+enum Begin {
+    NoKey,
+    Started(String, String),
+    Replay(Response),
+}
+
+async fn begin(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    request: &RequestKey<'_>,
+) -> Result<Begin, ApiError> {
+    let Some(key) = idempotency_key(headers)? else {
+        return Ok(Begin::NoKey);
+    };
+    let print = fingerprint(request.method, request.path, request.body);
+    let now = state.app.now();
+    match state
+        .app
+        .store
+        .idempotency_begin(caller.id(), &key, &print, now, IDEMPOTENCY_STALE_SECS)
+        .await
+        .map_err(orderly_app::AppError::from)?
+    {
+        IdempotencyBegin::Started => Ok(Begin::Started(key, print)),
+        IdempotencyBegin::Mismatch => Err(ApiError::IdempotencyMismatch),
+        IdempotencyBegin::InFlight => Err(ApiError::Conflict(
+            "a request with this Idempotency-Key is still being processed; retry in a moment"
+                .into(),
+        )),
+        IdempotencyBegin::Done { status, body } => Ok(Begin::Replay(json_response(status, body))),
+    }
+}
+
+/// Stores a refusal as the key's answer, or releases the key after an unexpected failure
+/// so that a retry runs again.
+async fn finish_failed(
+    state: &AppState,
+    caller: &Caller,
+    key: String,
+    print: String,
+    error: ApiError,
+) -> Response {
+    let problem = error.problem();
+    if problem.status < 500 {
+        let stored = IdempotentResponse {
+            account_id: caller.id(),
+            key,
+            fingerprint: print,
+            status: problem.status,
+            body: serde_json::to_string(&problem).expect("a problem always serialises"),
+        };
+        if let Err(store_error) = state
+            .app
+            .store
+            .idempotency_finish(stored, state.app.now())
+            .await
+        {
+            tracing::warn!(error = %store_error, "could not store an idempotent refusal");
+        }
+    } else if let Err(store_error) = state.app.store.idempotency_release(caller.id(), &key).await {
+        tracing::warn!(error = %store_error, "could not release an idempotency key");
+    }
+    error.into_response()
+}
+
+/// Runs a command on an order; the answer is `render(order after)`, stored atomically with
+/// the command when a key was sent.
+pub async fn command(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    request: RequestKey<'_>,
+    order_id: OrderId,
+    command: Command,
+    render: Render,
+) -> Response {
+    let (key, print) = match begin(state, caller, headers, &request).await {
+        Err(error) => return error.into_response(),
+        Ok(Begin::Replay(response)) => return response,
+        Ok(Begin::NoKey) => (None, None),
+        Ok(Begin::Started(key, print)) => (Some(key), Some(print)),
+    };
+    let idempotency = match (&key, &print) {
+        (Some(key), Some(print)) => Some(Idempotency {
+            key: key.clone(),
+            fingerprint: print.clone(),
+            render: render.clone(),
+        }),
+        _ => None,
+    };
+    match state
+        .app
+        .command(caller.actor(), order_id, command, idempotency)
+        .await
+    {
+        Ok(committed) => {
+            let (status, body) = render(&committed.order);
+            json_response(status, body)
+        }
+        Err(error) => match (key, print) {
+            (Some(key), Some(print)) => {
+                finish_failed(state, caller, key, print, error.into()).await
+            }
+            _ => ApiError::from(error).into_response(),
+        },
+    }
+}
+
+/// Places an order (its answer stored atomically like a command's).
+pub async fn place(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    request: RequestKey<'_>,
+    input: orderly_app::NewOrder,
+    render: Render,
+) -> Response {
+    let (key, print) = match begin(state, caller, headers, &request).await {
+        Err(error) => return error.into_response(),
+        Ok(Begin::Replay(response)) => return response,
+        Ok(Begin::NoKey) => (None, None),
+        Ok(Begin::Started(key, print)) => (Some(key), Some(print)),
+    };
+    let idempotency = match (&key, &print) {
+        (Some(key), Some(print)) => Some(Idempotency {
+            key: key.clone(),
+            fingerprint: print.clone(),
+            render: render.clone(),
+        }),
+        _ => None,
+    };
+    match state.app.place_order(caller.id(), input, idempotency).await {
+        Ok(committed) => {
+            let (status, body) = render(&committed.order);
+            json_response(status, body)
+        }
+        Err(error) => match (key, print) {
+            (Some(key), Some(print)) => {
+                finish_failed(state, caller, key, print, error.into()).await
+            }
+            _ => ApiError::from(error).into_response(),
+        },
+    }
+}
+
+/// Any other POST: the work runs, then its answer is stored with the key.
+pub async fn simple<F, Fut>(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    request: RequestKey<'_>,
+    work: F,
+) -> Response
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<(u16, String), ApiError>>,
+{
+    let (key, print) = match begin(state, caller, headers, &request).await {
+        Err(error) => return error.into_response(),
+        Ok(Begin::Replay(response)) => return response,
+        Ok(Begin::NoKey) => return respond(work().await),
+        Ok(Begin::Started(key, print)) => (key, print),
+    };
+    match work().await {
+        Ok((status, body)) => {
+            let stored = IdempotentResponse {
+                account_id: caller.id(),
+                key,
+                fingerprint: print,
+                status,
+                body: body.clone(),
+            };
+            if let Err(error) = state
+                .app
+                .store
+                .idempotency_finish(stored, state.app.now())
+                .await
+            {
+                tracing::warn!(%error, "could not store an idempotent answer");
+            }
+            json_response(status, body)
+        }
+        Err(error) => finish_failed(state, caller, key, print, error).await,
+    }
+}
+
+fn respond(outcome: Result<(u16, String), ApiError>) -> Response {
+    match outcome {
+        Ok((status, body)) => json_response(status, body),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// The usual answer to a command: the order document for the caller, with `status`.
+pub fn order_render(state: &AppState, caller: &Caller, status: fn(&Order) -> u16) -> Render {
+    let actor = caller.actor();
+    let now = state.app.now();
+    let policy = state.app.policy.clone();
+    Arc::new(move |order: &Order| {
+        let document = crate::dto::OrderDocument::new(order, actor, now, &policy);
+        (
+            status(order),
+            serde_json::to_string(&document).expect("an order document always serialises"),
+        )
+    })
+}

@@ -1,0 +1,1025 @@
+//! The endpoints of SPEC 14. Handlers are thin: extract, parse into domain types, call the
+//! app, map to a document. Every handler carries its OpenAPI description.
+
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use orderly_domain::order::message::MessageBody;
+use orderly_domain::{
+    AccountId, CancelReason, ClaimDecision, Command, Currency, DisputeReason, Money, Order,
+    OrderId, PaymentMethod, ProductId, Rejection, ReturnKind, ReturnReason, Role, ShippingAddress,
+    Status, Template,
+};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::dto::*;
+use crate::error::{ApiError, Problem};
+use crate::extract::{Body, Caller};
+use crate::respond::{self, RequestKey, json_response, order_render};
+
+// ---- Parsing helpers -------------------------------------------------------------------
+
+/// A malformed id is an order nobody can see: 404, like a missing one.
+fn order_id(text: &str) -> Result<OrderId, ApiError> {
+    text.parse::<Uuid>()
+        .map(OrderId::from_uuid)
+        .map_err(|_| ApiError::Rejected(Rejection::NotFound))
+}
+
+fn invalid(field: &'static str, detail: impl Into<String>) -> ApiError {
+    ApiError::Rejected(Rejection::Validation {
+        field,
+        detail: detail.into(),
+    })
+}
+
+fn one_of<T: Copy>(
+    field: &'static str,
+    code: &str,
+    all: &[T],
+    parse: fn(&str) -> Option<T>,
+    show: fn(T) -> &'static str,
+) -> Result<T, ApiError> {
+    parse(code).ok_or_else(|| {
+        let known: Vec<&str> = all.iter().map(|value| show(*value)).collect();
+        invalid(
+            field,
+            format!("`{code}` is not known; use one of {}", known.join(", ")),
+        )
+    })
+}
+
+fn payment_method(field: &'static str, code: &str) -> Result<PaymentMethod, ApiError> {
+    one_of(
+        field,
+        code,
+        PaymentMethod::ALL,
+        PaymentMethod::parse,
+        PaymentMethod::code,
+    )
+}
+
+fn cancel_reason(code: &str) -> Result<CancelReason, ApiError> {
+    let reasons: Vec<CancelReason> = CancelReason::ALL
+        .iter()
+        .copied()
+        .filter(|reason| reason.is_buyer_choice())
+        .collect();
+    one_of(
+        "reason",
+        code,
+        &reasons,
+        CancelReason::parse,
+        CancelReason::code,
+    )
+}
+
+fn money(field: &'static str, money: &MoneyDto) -> Result<Money, ApiError> {
+    let currency =
+        Currency::parse(&money.currency).map_err(|error| invalid(field, error.to_string()))?;
+    Money::parse(money.amount, currency).map_err(|error| invalid(field, error.to_string()))
+}
+
+fn document(state: &AppState, caller: &Caller, order: &Order) -> String {
+    serde_json::to_string(&OrderDocument::new(
+        order,
+        caller.actor(),
+        state.app.now(),
+        &state.app.policy,
+    ))
+    .expect("an order document always serialises")
+}
+
+fn ok(_: &Order) -> u16 {
+    200
+}
+
+fn created(_: &Order) -> u16 {
+    201
+}
+
+/// SPEC 15.1: 200 when cancelled or closed at once, 202 when a request awaits the seller.
+fn cancel_status(order: &Order) -> u16 {
+    if order.status.is_final() { 200 } else { 202 }
+}
+
+// ---- Accounts, catalogue, sellers ------------------------------------------------------
+
+#[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts",
+    summary = "Create an account (admin); the token is shown once",
+    request_body = CreateAccount,
+    responses((status = 201, body = AccountCreated), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn create_account(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    uri: OriginalUri,
+    body: Body,
+) -> Response {
+    let request = RequestKey {
+        method: "POST",
+        path: uri.path(),
+        body: &body.0,
+    };
+    let work = || async {
+        if caller.role() != Role::Admin {
+            return Err(ApiError::Rejected(Rejection::Forbidden {
+                action: "create_account",
+                role: caller.role(),
+                allowed: "platform admins",
+            }));
+        }
+        let input: CreateAccount = body.parse()?;
+        let role = match input.role.as_str() {
+            "buyer" => Role::Buyer,
+            "seller" => Role::Seller,
+            "admin" => Role::Admin,
+            other => {
+                return Err(invalid(
+                    "role",
+                    format!("`{other}` is not a role; use buyer, seller or admin"),
+                ));
+            }
+        };
+        let (account, token) = state.app.create_account(role, &input.name).await?;
+        let created = AccountCreated {
+            id: account.id.as_uuid(),
+            role: account.role.code().to_owned(),
+            name: account.name,
+            token,
+        };
+        Ok((201, serde_json::to_string(&created).expect("serialisable")))
+    };
+    respond::simple(&state, &caller, &headers, request, work).await
+}
+
+#[utoipa::path(post, path = "/api/v1/products", tag = "catalogue",
+    summary = "Add a product to the seller's catalogue",
+    request_body = CreateProduct,
+    responses((status = 201, body = ProductDocument), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn create_product(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    uri: OriginalUri,
+    body: Body,
+) -> Response {
+    let request = RequestKey {
+        method: "POST",
+        path: uri.path(),
+        body: &body.0,
+    };
+    let work = || async {
+        if caller.role() != Role::Seller {
+            return Err(ApiError::Rejected(Rejection::Forbidden {
+                action: "create_product",
+                role: caller.role(),
+                allowed: "sellers",
+            }));
+        }
+        let input: CreateProduct = body.parse()?;
+        let product = state
+            .app
+            .create_product(
+                caller.id(),
+                orderly_app::NewProduct {
+                    title: input.title,
+                    price: money("price", &input.price)?,
+                    shipping_fee: money("shipping_fee", &input.shipping_fee)?,
+                    stock: input.stock,
+                    processing_days: input.processing_days,
+                },
+            )
+            .await?;
+        Ok((
+            201,
+            serde_json::to_string(&product_document(&product)).expect("serialisable"),
+        ))
+    };
+    respond::simple(&state, &caller, &headers, request, work).await
+}
+
+fn product_document(product: &orderly_store::Product) -> ProductDocument {
+    ProductDocument {
+        id: product.id.as_uuid(),
+        seller_id: product.seller_id.as_uuid(),
+        title: product.title.clone(),
+        price: MoneyDto {
+            amount: product.price_minor,
+            currency: product.currency.clone(),
+        },
+        shipping_fee: MoneyDto {
+            amount: product.shipping_fee_minor,
+            currency: product.currency.clone(),
+        },
+        stock: product.stock,
+        processing_days: product.processing_days,
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/products/{id}", tag = "catalogue",
+    summary = "A product, with its stock",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = ProductDocument), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn get_product(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = id
+        .parse::<Uuid>()
+        .map_err(|_| ApiError::Rejected(Rejection::NotFound))?;
+    let product = state
+        .app
+        .product(ProductId::from_uuid(id))
+        .await?
+        .ok_or(ApiError::Rejected(Rejection::NotFound))?;
+    Ok(json_response(
+        200,
+        serde_json::to_string(&product_document(&product)).expect("serialisable"),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/sellers/{id}", tag = "catalogue",
+    summary = "A seller and their rating (SPEC 11)",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = SellerDocument), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn get_seller(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = id
+        .parse::<Uuid>()
+        .map_err(|_| ApiError::Rejected(Rejection::NotFound))?;
+    let (account, metrics) = state.app.seller(AccountId::from_uuid(id)).await?;
+    let document = SellerDocument {
+        id: account.id.as_uuid(),
+        name: account.name,
+        rating: RatingDto::new(&metrics, orderly_app::service::SELLER_WINDOW_DAYS),
+    };
+    Ok(json_response(
+        200,
+        serde_json::to_string(&document).expect("serialisable"),
+    ))
+}
+
+// ---- Orders: place, read, list, history ------------------------------------------------
+
+#[utoipa::path(post, path = "/api/v1/orders", tag = "orders",
+    summary = "Place an order (buyer); prices come from the catalogue, stock is reserved",
+    request_body = PlaceOrderRequest,
+    responses((status = 201, body = OrderDocument), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn place_order(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    uri: OriginalUri,
+    body: Body,
+) -> Response {
+    let input = (|| {
+        if caller.role() != Role::Buyer {
+            return Err(ApiError::Rejected(Rejection::Forbidden {
+                action: "place_order",
+                role: caller.role(),
+                allowed: "buyers",
+            }));
+        }
+        let input: PlaceOrderRequest = body.parse()?;
+        for (index, line) in input.lines.iter().enumerate() {
+            if line.quantity == 0 || line.quantity > orderly_domain::order::decide::QUANTITY_MAX {
+                return Err(invalid(
+                    "quantity",
+                    format!(
+                        "lines[{index}].quantity must be between 1 and {}",
+                        orderly_domain::order::decide::QUANTITY_MAX
+                    ),
+                ));
+            }
+        }
+        Ok(orderly_app::NewOrder {
+            lines: input
+                .lines
+                .iter()
+                .map(|line| (ProductId::from_uuid(line.product_id), line.quantity))
+                .collect(),
+            shipping_address: ShippingAddress {
+                name: input.shipping_address.name,
+                street: input.shipping_address.street,
+                city: input.shipping_address.city,
+                postal_code: input.shipping_address.postal_code,
+                country: input.shipping_address.country,
+            },
+            payment_method: payment_method("payment_method", &input.payment_method)?,
+        })
+    })();
+    let input = match input {
+        Ok(input) => input,
+        Err(error) => return error.into_response(),
+    };
+    let request = RequestKey {
+        method: "POST",
+        path: uri.path(),
+        body: &body.0,
+    };
+    let render = order_render(&state, &caller, created);
+    respond::place(&state, &caller, &headers, request, input, render).await
+}
+
+#[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders",
+    summary = "The order, with the caller's allowed actions and guidance",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = OrderDocument), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn get_order(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let order = state.app.order_for(caller.actor(), order_id(&id)?).await?;
+    Ok(json_response(200, document(&state, &caller, &order)))
+}
+
+/// Query of `GET /api/v1/orders`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only orders in this status.
+    pub status: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub after: Option<String>,
+    /// 1 to 100; 20 by default.
+    pub limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/api/v1/orders", tag = "orders",
+    summary = "The caller's orders (admins: all), newest first, paginated",
+    params(ListQuery),
+    responses((status = 200, body = OrderList), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list_orders(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|rejection| ApiError::InvalidBody(rejection.body_text()))?;
+    let status = match &query.status {
+        Some(code) => Some(one_of(
+            "status",
+            code,
+            Status::ALL,
+            Status::parse,
+            Status::code,
+        )?),
+        None => None,
+    };
+    let after = match &query.after {
+        Some(text) => Some(
+            orderly_store::Cursor::decode(text)
+                .ok_or_else(|| invalid("after", "use the next_cursor of the previous page"))?,
+        ),
+        None => None,
+    };
+    let limit = query.limit.unwrap_or(20);
+    if !(1..=orderly_store::PAGE_LIMIT_MAX).contains(&limit) {
+        return Err(invalid(
+            "limit",
+            format!(
+                "limit must be between 1 and {}",
+                orderly_store::PAGE_LIMIT_MAX
+            ),
+        ));
+    }
+    let page = state
+        .app
+        .list_orders(caller.actor(), status, after, limit)
+        .await?;
+    let now = state.app.now();
+    let list = OrderList {
+        orders: page
+            .orders
+            .iter()
+            .map(|order| OrderDocument::new(order, caller.actor(), now, &state.app.policy))
+            .collect(),
+        next_cursor: page.next.map(|cursor| cursor.encode()),
+    };
+    Ok(json_response(
+        200,
+        serde_json::to_string(&list).expect("serialisable"),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/orders/{id}/events", tag = "orders",
+    summary = "The order's history, oldest first",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = EventList), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn order_events(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let events = state.app.events_for(caller.actor(), order_id(&id)?).await?;
+    let list = EventList {
+        events: events
+            .into_iter()
+            .map(|stored| EventDocument {
+                seq: stored.seq,
+                kind: stored.event.kind.name().to_owned(),
+                at: stored.event.at,
+                actor: ActorDto::new(stored.event.actor),
+                description: stored.event.kind.describe(),
+                data: serde_json::to_value(&stored.event.kind).expect("events serialise"),
+            })
+            .collect(),
+    };
+    Ok(json_response(
+        200,
+        serde_json::to_string(&list).expect("serialisable"),
+    ))
+}
+
+// ---- Messages --------------------------------------------------------------------------
+
+#[utoipa::path(get, path = "/api/v1/orders/{id}/messages", tag = "messages",
+    summary = "The order's message thread",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = MessageList), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list_messages(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let order = state.app.order_for(caller.actor(), order_id(&id)?).await?;
+    if caller.role() == Role::Admin {
+        // The thread is the parties' (SPEC 14); admins read it in the history (`/events`).
+        return Err(ApiError::Rejected(Rejection::Forbidden {
+            action: "read_messages",
+            role: Role::Admin,
+            allowed: "the buyer or the seller",
+        }));
+    }
+    let list = MessageList {
+        messages: order.messages.iter().map(message_document).collect(),
+    };
+    Ok(json_response(
+        200,
+        serde_json::to_string(&list).expect("serialisable"),
+    ))
+}
+
+fn message_document(message: &orderly_domain::order::Message) -> MessageDocument {
+    MessageDocument {
+        author: message.author.code().to_owned(),
+        text: message.text.clone(),
+        sent_at: message.sent_at,
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/orders/{id}/messages", tag = "messages",
+    summary = "Send a message (free text or a template of [001]) on the order's thread",
+    params(("id" = Uuid, Path)),
+    request_body = SendMessageRequest,
+    responses((status = 201, body = MessageDocument), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn send_message(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: OriginalUri,
+    body: Body,
+) -> Response {
+    let parsed = (|| {
+        let order_id = order_id(&id)?;
+        let input: SendMessageRequest = body.parse()?;
+        let body = match (input.text, input.template) {
+            (Some(text), None) => MessageBody::Text(text),
+            (None, Some(template)) => MessageBody::Template(one_of(
+                "template",
+                &template,
+                Template::ALL,
+                Template::parse,
+                Template::code,
+            )?),
+            _ => {
+                return Err(invalid(
+                    "text",
+                    "send either `text` or `template`, not both or neither",
+                ));
+            }
+        };
+        Ok((order_id, Command::SendMessage { body }))
+    })();
+    let (order_id, command) = match parsed {
+        Ok(parsed) => parsed,
+        Err(error) => return error.into_response(),
+    };
+    let render: orderly_app::Render = std::sync::Arc::new(|order: &Order| {
+        let message = order.messages.last().expect("a message was just sent");
+        (
+            201,
+            serde_json::to_string(&message_document(message)).expect("serialisable"),
+        )
+    });
+    let request = RequestKey {
+        method: "POST",
+        path: uri.path(),
+        body: &body.0,
+    };
+    respond::command(
+        &state, &caller, &headers, request, order_id, command, render,
+    )
+    .await
+}
+
+// ---- Order actions ---------------------------------------------------------------------
+
+/// One `POST /api/v1/orders/{id}/...` action: parse the body into a command, run it, answer
+/// with the order document.
+macro_rules! order_action {
+    ($name:ident, $path:literal, $summary:literal, $body:ty, $status:expr, |$input:ident| $command:expr) => {
+        #[utoipa::path(post, path = $path, tag = "orders", summary = $summary,
+            params(("id" = Uuid, Path, description = "The order's id")),
+            request_body = $body,
+            responses(
+                (status = 200, description = "The order after the action", body = OrderDocument),
+                (status = "4XX", description = "Refused; nothing changed", body = Problem)),
+            security(("bearer" = [])))]
+        pub async fn $name(
+            State(state): State<AppState>,
+            caller: Caller,
+            Path(id): Path<String>,
+            headers: HeaderMap,
+            uri: OriginalUri,
+            body: Body,
+        ) -> Response {
+            let parsed = (|| -> Result<(OrderId, Command), ApiError> {
+                let order_id = order_id(&id)?;
+                let $input: $body = body.parse()?;
+                Ok((order_id, $command))
+            })();
+            let (order_id, command) = match parsed {
+                Ok(parsed) => parsed,
+                Err(error) => return error.into_response(),
+            };
+            let render = order_render(&state, &caller, $status);
+            let request = RequestKey { method: "POST", path: uri.path(), body: &body.0 };
+            respond::command(&state, &caller, &headers, request, order_id, command, render).await
+        }
+    };
+}
+
+order_action!(
+    pay,
+    "/api/v1/orders/{id}/pay",
+    "Pay (buyer): the money goes into escrow pending verification",
+    PayRequest,
+    ok,
+    |input| {
+        Command::Pay {
+            method: match &input.method {
+                Some(code) => Some(payment_method("method", code)?),
+                None => None,
+            },
+        }
+    }
+);
+
+order_action!(
+    verify_payment,
+    "/api/v1/orders/{id}/verify-payment",
+    "Verify or decline a payment (admin)",
+    VerifyPaymentRequest,
+    ok,
+    |input| {
+        Command::VerifyPayment {
+            approved: match input.outcome.as_str() {
+                "approved" => true,
+                "declined" => false,
+                other => {
+                    return Err(invalid(
+                        "outcome",
+                        format!("`{other}` is not an outcome; use approved or declined"),
+                    ));
+                }
+            },
+        }
+    }
+);
+
+order_action!(
+    cancel,
+    "/api/v1/orders/{id}/cancel",
+    "Cancel (buyer): at once before verification ends (200), else a request to the seller (202)",
+    CancelRequest,
+    cancel_status,
+    |input| {
+        Command::Cancel {
+            reason: cancel_reason(&input.reason)?,
+            message: input.message,
+            complaint: input.complaint,
+        }
+    }
+);
+
+order_action!(
+    withdraw_cancellation,
+    "/api/v1/orders/{id}/cancellation/withdraw",
+    "Withdraw the cancellation request (buyer): \"Resume order\"",
+    Empty,
+    ok,
+    |_input| { Command::WithdrawCancellation }
+);
+
+order_action!(
+    approve_cancellation,
+    "/api/v1/orders/{id}/cancellation/approve",
+    "Approve the buyer's cancellation request (seller)",
+    Empty,
+    ok,
+    |_input| { Command::ApproveCancellation }
+);
+
+order_action!(
+    reject_cancellation,
+    "/api/v1/orders/{id}/cancellation/reject",
+    "Reject the buyer's cancellation request with a reason (seller)",
+    ReasonRequest,
+    ok,
+    |input| {
+        Command::RejectCancellation {
+            reason: input.reason,
+        }
+    }
+);
+
+order_action!(
+    escalate_cancellation,
+    "/api/v1/orders/{id}/cancellation/escalate",
+    "Escalate a rejected cancellation request to the platform (buyer)",
+    MessageRequest,
+    ok,
+    |input| {
+        Command::EscalateCancellation {
+            message: input.message,
+        }
+    }
+);
+
+order_action!(
+    decide_cancellation,
+    "/api/v1/orders/{id}/cancellation/decide",
+    "Decide an escalated cancellation request (admin)",
+    DecideRequest,
+    ok,
+    |input| {
+        Command::DecideCancellation {
+            approve: input.approve,
+            note: input.note,
+        }
+    }
+);
+
+order_action!(
+    seller_cancel,
+    "/api/v1/orders/{id}/seller-cancel",
+    "Cancel the order as the seller, with a seller-fault reason",
+    ReasonRequest,
+    ok,
+    |input| {
+        Command::SellerCancel {
+            reason: one_of(
+                "reason",
+                &input.reason,
+                CancelReason::ALL,
+                CancelReason::parse,
+                CancelReason::code,
+            )?,
+        }
+    }
+);
+
+order_action!(
+    ship,
+    "/api/v1/orders/{id}/ship",
+    "Ship with carrier and tracking number (seller)",
+    ShipRequest,
+    ok,
+    |input| {
+        Command::Ship {
+            carrier: input.carrier,
+            tracking_number: input.tracking_number,
+        }
+    }
+);
+
+order_action!(
+    update_tracking,
+    "/api/v1/orders/{id}/tracking",
+    "Update the tracking information (seller)",
+    ShipRequest,
+    ok,
+    |input| {
+        Command::UpdateTracking {
+            carrier: input.carrier,
+            tracking_number: input.tracking_number,
+        }
+    }
+);
+
+order_action!(
+    deliver,
+    "/api/v1/orders/{id}/deliver",
+    "Mark delivered (admin or carrier callback)",
+    Empty,
+    ok,
+    |_input| { Command::MarkDelivered }
+);
+
+order_action!(
+    refuse_delivery,
+    "/api/v1/orders/{id}/refuse-delivery",
+    "Refuse the delivery (buyer)",
+    Empty,
+    ok,
+    |_input| { Command::RefuseDelivery }
+);
+
+order_action!(
+    confirm_receipt,
+    "/api/v1/orders/{id}/confirm-receipt",
+    "Confirm receipt (buyer): escrow goes to the seller",
+    Empty,
+    ok,
+    |_input| { Command::ConfirmReceipt }
+);
+
+order_action!(
+    open_return,
+    "/api/v1/orders/{id}/returns",
+    "Request a return and refund, or a refund only (buyer, after delivery)",
+    ReturnRequest,
+    ok,
+    |input| {
+        Command::RequestReturn {
+            kind: match input.kind.as_str() {
+                "return_and_refund" => ReturnKind::ReturnAndRefund,
+                "refund_only" => ReturnKind::RefundOnly,
+                other => {
+                    return Err(invalid(
+                        "kind",
+                        format!("`{other}` is not a kind; use return_and_refund or refund_only"),
+                    ));
+                }
+            },
+            reason: one_of(
+                "reason",
+                &input.reason,
+                ReturnReason::ALL,
+                ReturnReason::parse,
+                ReturnReason::code,
+            )?,
+            amount_minor: input.amount,
+            explanation: input.explanation,
+        }
+    }
+);
+
+order_action!(
+    open_dispute,
+    "/api/v1/orders/{id}/disputes",
+    "Open a dispute (buyer, after shipment)",
+    DisputeRequest,
+    ok,
+    |input| {
+        Command::OpenDispute {
+            reason: one_of(
+                "reason",
+                &input.reason,
+                DisputeReason::ALL,
+                DisputeReason::parse,
+                DisputeReason::code,
+            )?,
+            amount_minor: input.amount,
+            return_item: input.return_item,
+            explanation: input.explanation,
+        }
+    }
+);
+
+order_action!(
+    respond_claim,
+    "/api/v1/orders/{id}/claim/respond",
+    "Answer the open return or dispute: accept, reject or counter (seller)",
+    RespondRequest,
+    ok,
+    |input| {
+        Command::RespondClaim {
+            decision: match input.decision.as_str() {
+                "accept" => ClaimDecision::Accept,
+                "reject" => ClaimDecision::Reject,
+                "counter" => ClaimDecision::Counter,
+                other => {
+                    return Err(invalid(
+                        "decision",
+                        format!("`{other}` is not a decision; use accept, reject or counter"),
+                    ));
+                }
+            },
+            amount_minor: input.amount,
+            explanation: input.explanation,
+        }
+    }
+);
+
+order_action!(
+    accept_offer,
+    "/api/v1/orders/{id}/claim/accept",
+    "Accept the seller's counter offer (buyer)",
+    Empty,
+    ok,
+    |_input| { Command::AcceptOffer }
+);
+
+order_action!(
+    escalate_claim,
+    "/api/v1/orders/{id}/claim/escalate",
+    "Escalate the claim to the platform (buyer or seller)",
+    ExplanationRequest,
+    ok,
+    |input| {
+        Command::EscalateClaim {
+            explanation: input.explanation,
+        }
+    }
+);
+
+order_action!(
+    resolve_claim,
+    "/api/v1/orders/{id}/claim/resolve",
+    "Decide an escalated claim (admin)",
+    ResolveRequest,
+    ok,
+    |input| {
+        Command::ResolveClaim {
+            refund_amount_minor: input.refund_amount,
+            return_required: input.return_required,
+        }
+    }
+);
+
+order_action!(
+    return_shipped,
+    "/api/v1/orders/{id}/return/shipped",
+    "The buyer shipped the item back",
+    TrackingRequest,
+    ok,
+    |input| {
+        Command::ReturnShipped {
+            tracking_number: input.tracking_number,
+        }
+    }
+);
+
+order_action!(
+    return_received,
+    "/api/v1/orders/{id}/return/received",
+    "The returned item or refused parcel is back (seller or admin)",
+    Empty,
+    ok,
+    |_input| { Command::ReturnReceived }
+);
+
+order_action!(
+    request_extension,
+    "/api/v1/orders/{id}/protection-extension",
+    "Ask for a buyer-protection extension (buyer)",
+    ExtensionRequest,
+    ok,
+    |input| {
+        Command::RequestExtension {
+            days: input.days,
+            reason: input.reason,
+        }
+    }
+);
+
+order_action!(
+    approve_extension,
+    "/api/v1/orders/{id}/protection-extension/approve",
+    "Approve the protection extension (seller)",
+    Empty,
+    ok,
+    |_input| { Command::ApproveExtension }
+);
+
+order_action!(
+    decline_extension,
+    "/api/v1/orders/{id}/protection-extension/decline",
+    "Decline the protection extension (seller)",
+    Empty,
+    ok,
+    |_input| { Command::DeclineExtension }
+);
+
+order_action!(
+    freeze,
+    "/api/v1/orders/{id}/freeze",
+    "Freeze on suspicion of fraud (admin): every deadline pauses",
+    NoteRequest,
+    ok,
+    |input| { Command::Freeze { note: input.note } }
+);
+
+order_action!(
+    unfreeze,
+    "/api/v1/orders/{id}/unfreeze",
+    "Unfreeze (admin): deadlines resume with the time they had left",
+    NoteRequest,
+    ok,
+    |input| { Command::Unfreeze { note: input.note } }
+);
+
+order_action!(
+    admin_cancel,
+    "/api/v1/orders/{id}/admin-cancel",
+    "Cancel with a full refund, seller at fault (admin)",
+    NoteRequest,
+    ok,
+    |input| { Command::AdminCancel { note: input.note } }
+);
+
+// ---- Test clock ----------------------------------------------------------------------------
+
+#[utoipa::path(post, path = "/api/v1/test-clock/advance", tag = "test clock",
+    summary = "Move the test clock forward (admin, only with --test-clock); answers once every deadline due by then has fired",
+    request_body = AdvanceRequest,
+    responses((status = 200, body = ClockDocument), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn advance_clock(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    uri: OriginalUri,
+    body: Body,
+) -> Response {
+    let request = RequestKey {
+        method: "POST",
+        path: uri.path(),
+        body: &body.0,
+    };
+    let work = || async {
+        if caller.role() != Role::Admin {
+            return Err(ApiError::Rejected(Rejection::Forbidden {
+                action: "advance_test_clock",
+                role: caller.role(),
+                allowed: "platform admins",
+            }));
+        }
+        let input: AdvanceRequest = body.parse()?;
+        let now = state.app.advance_clock(input.seconds).await?;
+        Ok((
+            200,
+            serde_json::to_string(&ClockDocument { now }).expect("serialisable"),
+        ))
+    };
+    respond::simple(&state, &caller, &headers, request, work).await
+}
+
+// ---- Operations ----------------------------------------------------------------------------
+
+#[utoipa::path(get, path = "/healthz", tag = "operations", summary = "The process is up",
+    responses((status = 200, body = Health)))]
+pub async fn healthz() -> Response {
+    json_response(200, r#"{"status":"ok"}"#.to_owned())
+}
+
+#[utoipa::path(get, path = "/readyz", tag = "operations", summary = "The database answers",
+    responses((status = 200, body = Health), (status = 503, body = Problem)))]
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    match state.app.store.ping().await {
+        Ok(()) => json_response(200, r#"{"status":"ready"}"#.to_owned()),
+        Err(error) => {
+            tracing::warn!(%error, "not ready: the database does not answer");
+            let problem = Problem {
+                kind: "urn:orderly:problem:not_ready".into(),
+                title: "Service Unavailable".into(),
+                status: 503,
+                detail: "The database does not answer; try again shortly.".into(),
+                code: "not_ready".into(),
+                field: None,
+            };
+            crate::error::problem_response(&problem)
+        }
+    }
+}
