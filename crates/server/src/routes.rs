@@ -499,8 +499,19 @@ pub async fn send_message(
     uri: OriginalUri,
     body: Body,
 ) -> Response {
+    let order_id = match authorize(
+        &state,
+        &caller,
+        &id,
+        &[Role::Buyer, Role::Seller],
+        "message",
+    )
+    .await
+    {
+        Ok(order_id) => order_id,
+        Err(error) => return error.into_response(),
+    };
     let parsed = (|| {
-        let order_id = order_id(&id)?;
         let input: SendMessageRequest = body.parse()?;
         let body = match (input.text, input.template) {
             (Some(text), None) => MessageBody::Text(text),
@@ -544,10 +555,39 @@ pub async fn send_message(
 
 // ---- Order actions ---------------------------------------------------------------------
 
-/// One `POST /api/v1/orders/{id}/...` action: parse the body into a command, run it, answer
-/// with the order document.
+/// Checks, in this order, that the caller may see the order (404 for a stranger or a
+/// missing order, SPEC 1) and that their role ever takes `action` (403); only then is the
+/// body read (400/422) and the command run (409 if the state refuses it).
+async fn authorize(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    roles: &[Role],
+    action: &'static str,
+) -> Result<OrderId, ApiError> {
+    let order_id = order_id(id)?;
+    state.app.order_for(caller.actor(), order_id).await?;
+    if !roles.contains(&caller.role()) {
+        return Err(ApiError::Rejected(Rejection::Forbidden {
+            action,
+            role: caller.role(),
+            allowed: match roles {
+                [Role::Buyer] => "the buyer",
+                [Role::Seller] => "the seller",
+                [Role::Admin] => "platform admins",
+                [Role::Buyer, Role::Seller] => "the buyer or the seller",
+                [Role::Seller, Role::Admin] => "the seller or platform admins",
+                _ => "other roles",
+            },
+        }));
+    }
+    Ok(order_id)
+}
+
+/// One `POST /api/v1/orders/{id}/...` action: authorize, parse the body into a command,
+/// run it, answer with the order document.
 macro_rules! order_action {
-    ($name:ident, $path:literal, $summary:literal, $body:ty, $status:expr, |$input:ident| $command:expr) => {
+    ($name:ident, $path:literal, $action:expr, $summary:literal, $body:ty, $status:expr, |$input:ident| $command:expr) => {
         #[utoipa::path(post, path = $path, tag = "orders", summary = $summary,
             params(("id" = Uuid, Path, description = "The order's id")),
             request_body = $body,
@@ -563,13 +603,17 @@ macro_rules! order_action {
             uri: OriginalUri,
             body: Body,
         ) -> Response {
-            let parsed = (|| -> Result<(OrderId, Command), ApiError> {
-                let order_id = order_id(&id)?;
+            let action: orderly_domain::Action = $action;
+            let order_id = match authorize(&state, &caller, &id, action.roles(), action.code()).await {
+                Ok(order_id) => order_id,
+                Err(error) => return error.into_response(),
+            };
+            let parsed = (|| -> Result<Command, ApiError> {
                 let $input: $body = body.parse()?;
-                Ok((order_id, $command))
+                Ok($command)
             })();
-            let (order_id, command) = match parsed {
-                Ok(parsed) => parsed,
+            let command = match parsed {
+                Ok(command) => command,
                 Err(error) => return error.into_response(),
             };
             let render = order_render(&state, &caller, $status);
@@ -582,6 +626,7 @@ macro_rules! order_action {
 order_action!(
     pay,
     "/api/v1/orders/{id}/pay",
+    orderly_domain::Action::Pay,
     "Pay (buyer): the money goes into escrow pending verification",
     PayRequest,
     ok,
@@ -598,6 +643,7 @@ order_action!(
 order_action!(
     verify_payment,
     "/api/v1/orders/{id}/verify-payment",
+    orderly_domain::Action::VerifyPayment,
     "Verify or decline a payment (admin)",
     VerifyPaymentRequest,
     ok,
@@ -620,6 +666,7 @@ order_action!(
 order_action!(
     cancel,
     "/api/v1/orders/{id}/cancel",
+    orderly_domain::Action::Cancel,
     "Cancel (buyer): at once before verification ends (200), else a request to the seller (202)",
     CancelRequest,
     cancel_status,
@@ -635,24 +682,27 @@ order_action!(
 order_action!(
     withdraw_cancellation,
     "/api/v1/orders/{id}/cancellation/withdraw",
+    orderly_domain::Action::WithdrawCancellation,
     "Withdraw the cancellation request (buyer): \"Resume order\"",
     Empty,
     ok,
-    |_input| { Command::WithdrawCancellation }
+    |_input| Command::WithdrawCancellation
 );
 
 order_action!(
     approve_cancellation,
     "/api/v1/orders/{id}/cancellation/approve",
+    orderly_domain::Action::ApproveCancellation,
     "Approve the buyer's cancellation request (seller)",
     Empty,
     ok,
-    |_input| { Command::ApproveCancellation }
+    |_input| Command::ApproveCancellation
 );
 
 order_action!(
     reject_cancellation,
     "/api/v1/orders/{id}/cancellation/reject",
+    orderly_domain::Action::RejectCancellation,
     "Reject the buyer's cancellation request with a reason (seller)",
     ReasonRequest,
     ok,
@@ -666,6 +716,7 @@ order_action!(
 order_action!(
     escalate_cancellation,
     "/api/v1/orders/{id}/cancellation/escalate",
+    orderly_domain::Action::EscalateCancellation,
     "Escalate a rejected cancellation request to the platform (buyer)",
     MessageRequest,
     ok,
@@ -679,6 +730,7 @@ order_action!(
 order_action!(
     decide_cancellation,
     "/api/v1/orders/{id}/cancellation/decide",
+    orderly_domain::Action::DecideCancellation,
     "Decide an escalated cancellation request (admin)",
     DecideRequest,
     ok,
@@ -693,6 +745,7 @@ order_action!(
 order_action!(
     seller_cancel,
     "/api/v1/orders/{id}/seller-cancel",
+    orderly_domain::Action::SellerCancel,
     "Cancel the order as the seller, with a seller-fault reason",
     ReasonRequest,
     ok,
@@ -712,6 +765,7 @@ order_action!(
 order_action!(
     ship,
     "/api/v1/orders/{id}/ship",
+    orderly_domain::Action::Ship,
     "Ship with carrier and tracking number (seller)",
     ShipRequest,
     ok,
@@ -726,6 +780,7 @@ order_action!(
 order_action!(
     update_tracking,
     "/api/v1/orders/{id}/tracking",
+    orderly_domain::Action::UpdateTracking,
     "Update the tracking information (seller)",
     ShipRequest,
     ok,
@@ -740,33 +795,37 @@ order_action!(
 order_action!(
     deliver,
     "/api/v1/orders/{id}/deliver",
+    orderly_domain::Action::MarkDelivered,
     "Mark delivered (admin or carrier callback)",
     Empty,
     ok,
-    |_input| { Command::MarkDelivered }
+    |_input| Command::MarkDelivered
 );
 
 order_action!(
     refuse_delivery,
     "/api/v1/orders/{id}/refuse-delivery",
+    orderly_domain::Action::RefuseDelivery,
     "Refuse the delivery (buyer)",
     Empty,
     ok,
-    |_input| { Command::RefuseDelivery }
+    |_input| Command::RefuseDelivery
 );
 
 order_action!(
     confirm_receipt,
     "/api/v1/orders/{id}/confirm-receipt",
+    orderly_domain::Action::ConfirmReceipt,
     "Confirm receipt (buyer): escrow goes to the seller",
     Empty,
     ok,
-    |_input| { Command::ConfirmReceipt }
+    |_input| Command::ConfirmReceipt
 );
 
 order_action!(
     open_return,
     "/api/v1/orders/{id}/returns",
+    orderly_domain::Action::RequestReturn,
     "Request a return and refund, or a refund only (buyer, after delivery)",
     ReturnRequest,
     ok,
@@ -798,6 +857,7 @@ order_action!(
 order_action!(
     open_dispute,
     "/api/v1/orders/{id}/disputes",
+    orderly_domain::Action::OpenDispute,
     "Open a dispute (buyer, after shipment)",
     DisputeRequest,
     ok,
@@ -820,6 +880,7 @@ order_action!(
 order_action!(
     respond_claim,
     "/api/v1/orders/{id}/claim/respond",
+    orderly_domain::Action::RespondClaim,
     "Answer the open return or dispute: accept, reject or counter (seller)",
     RespondRequest,
     ok,
@@ -845,15 +906,17 @@ order_action!(
 order_action!(
     accept_offer,
     "/api/v1/orders/{id}/claim/accept",
+    orderly_domain::Action::AcceptOffer,
     "Accept the seller's counter offer (buyer)",
     Empty,
     ok,
-    |_input| { Command::AcceptOffer }
+    |_input| Command::AcceptOffer
 );
 
 order_action!(
     escalate_claim,
     "/api/v1/orders/{id}/claim/escalate",
+    orderly_domain::Action::EscalateClaim,
     "Escalate the claim to the platform (buyer or seller)",
     ExplanationRequest,
     ok,
@@ -867,6 +930,7 @@ order_action!(
 order_action!(
     resolve_claim,
     "/api/v1/orders/{id}/claim/resolve",
+    orderly_domain::Action::ResolveClaim,
     "Decide an escalated claim (admin)",
     ResolveRequest,
     ok,
@@ -881,6 +945,7 @@ order_action!(
 order_action!(
     return_shipped,
     "/api/v1/orders/{id}/return/shipped",
+    orderly_domain::Action::ReturnShipped,
     "The buyer shipped the item back",
     TrackingRequest,
     ok,
@@ -894,15 +959,17 @@ order_action!(
 order_action!(
     return_received,
     "/api/v1/orders/{id}/return/received",
+    orderly_domain::Action::ReturnReceived,
     "The returned item or refused parcel is back (seller or admin)",
     Empty,
     ok,
-    |_input| { Command::ReturnReceived }
+    |_input| Command::ReturnReceived
 );
 
 order_action!(
     request_extension,
     "/api/v1/orders/{id}/protection-extension",
+    orderly_domain::Action::RequestExtension,
     "Ask for a buyer-protection extension (buyer)",
     ExtensionRequest,
     ok,
@@ -917,46 +984,51 @@ order_action!(
 order_action!(
     approve_extension,
     "/api/v1/orders/{id}/protection-extension/approve",
+    orderly_domain::Action::ApproveExtension,
     "Approve the protection extension (seller)",
     Empty,
     ok,
-    |_input| { Command::ApproveExtension }
+    |_input| Command::ApproveExtension
 );
 
 order_action!(
     decline_extension,
     "/api/v1/orders/{id}/protection-extension/decline",
+    orderly_domain::Action::DeclineExtension,
     "Decline the protection extension (seller)",
     Empty,
     ok,
-    |_input| { Command::DeclineExtension }
+    |_input| Command::DeclineExtension
 );
 
 order_action!(
     freeze,
     "/api/v1/orders/{id}/freeze",
+    orderly_domain::Action::Freeze,
     "Freeze on suspicion of fraud (admin): every deadline pauses",
     NoteRequest,
     ok,
-    |input| { Command::Freeze { note: input.note } }
+    |input| Command::Freeze { note: input.note }
 );
 
 order_action!(
     unfreeze,
     "/api/v1/orders/{id}/unfreeze",
+    orderly_domain::Action::Unfreeze,
     "Unfreeze (admin): deadlines resume with the time they had left",
     NoteRequest,
     ok,
-    |input| { Command::Unfreeze { note: input.note } }
+    |input| Command::Unfreeze { note: input.note }
 );
 
 order_action!(
     admin_cancel,
     "/api/v1/orders/{id}/admin-cancel",
+    orderly_domain::Action::AdminCancel,
     "Cancel with a full refund, seller at fault (admin)",
     NoteRequest,
     ok,
-    |input| { Command::AdminCancel { note: input.note } }
+    |input| Command::AdminCancel { note: input.note }
 );
 
 // ---- Test clock ----------------------------------------------------------------------------

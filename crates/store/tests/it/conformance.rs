@@ -517,7 +517,7 @@ async fn tamper(url: &str, order_id: &str) {
 async fn the_database_refuses_a_refund_larger_than_the_payment() {
     // The domain prevents it; the CHECK constraint guards it even against a buggy writer.
     for database in databases().await {
-        let store = database.open().await;
+        let store = open(&database).await;
         let now = start();
         let order_id = requested_order(store.as_ref(), now).await;
         let statement = format!(
@@ -537,10 +537,10 @@ async fn the_database_refuses_a_refund_larger_than_the_payment() {
 #[tokio::test]
 async fn migrations_run_once_and_a_second_open_is_harmless() {
     for database in databases().await {
-        let first = database.open().await;
+        let first = open(&database).await;
         let order_id = new_order_id();
         place(first.as_ref(), order_id, BUYER, start()).await;
-        let second = database.open().await;
+        let second = open(&database).await;
         assert!(
             second.load_order(order_id).await.expect("load").is_some(),
             "{}",

@@ -18,7 +18,7 @@ const KILLS_PER_BACKEND: u64 = 20;
 async fn acknowledged_commands_survive_sigkill() {
     for database in databases().await {
         // The schema exists before the first child starts.
-        drop(database.open().await);
+        drop(open(&database).await);
         let mut acknowledged: HashMap<OrderId, u64> = HashMap::new();
         let mut total_acks = 0_u64;
         for round in 0..KILLS_PER_BACKEND {
@@ -59,7 +59,7 @@ async fn acknowledged_commands_survive_sigkill() {
                 record(&mut acknowledged, &line, &mut total_acks);
             }
             // Assert: after a restart, everything acknowledged is there, in full.
-            let store = database.open().await;
+            let store = open(&database).await;
             for (order_id, version) in &acknowledged {
                 let order = store
                     .load_order(*order_id)

@@ -10,7 +10,6 @@ use orderly_domain::{
     PaymentMethod, PlaceOrder, Policy, ProductId, ShippingAddress,
 };
 use orderly_store::{Batch, Committed, SqliteOptions, Store, StoreError};
-use sqlx::Connection;
 use uuid::Uuid;
 
 pub const BUYER: AccountId = AccountId::from_uuid(Uuid::from_u128(0xb1));
@@ -19,105 +18,7 @@ pub const ADMIN: AccountId = AccountId::from_uuid(Uuid::from_u128(0xad));
 
 static COUNTER: AtomicU64 = AtomicU64::new(1);
 
-/// A database that exists for one test.
-pub struct TestDb {
-    pub url: String,
-    pub backend: &'static str,
-    cleanup: Cleanup,
-}
-
-enum Cleanup {
-    File(std::path::PathBuf),
-    Postgres { admin_url: String, name: String },
-}
-
-impl TestDb {
-    pub async fn sqlite() -> Self {
-        let path = std::env::temp_dir().join(format!(
-            "orderly-test-{}-{}.db",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        ));
-        Self {
-            url: format!("sqlite://{}", path.display()),
-            backend: "sqlite",
-            cleanup: Cleanup::File(path),
-        }
-    }
-
-    pub async fn postgres(admin_url: &str) -> Self {
-        let name = format!(
-            "orderly_test_{}_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst),
-            Uuid::from_u128(
-                u128::from(std::process::id()) << 64 | u128::from(COUNTER.load(Ordering::SeqCst))
-            )
-            .simple()
-            .to_string()
-            .get(..6)
-            .unwrap_or("x")
-        );
-        let mut admin = sqlx::PgConnection::connect(admin_url)
-            .await
-            .expect("ORDERLY_TEST_POSTGRES_URL must reach a PostgreSQL server");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("create database {name}")))
-            .execute(&mut admin)
-            .await
-            .expect("create the test database");
-        let (base, _) = admin_url
-            .rsplit_once('/')
-            .expect("the URL names a database");
-        Self {
-            url: format!("{base}/{name}"),
-            backend: "postgres",
-            cleanup: Cleanup::Postgres {
-                admin_url: admin_url.to_owned(),
-                name,
-            },
-        }
-    }
-
-    pub async fn open(&self) -> Arc<dyn Store> {
-        orderly_store::connect(&self.url, &SqliteOptions::default())
-            .await
-            .unwrap_or_else(|error| panic!("open {}: {error}", self.url))
-    }
-
-    pub async fn drop_database(self) {
-        match self.cleanup {
-            Cleanup::File(path) => {
-                for suffix in ["", "-wal", "-shm"] {
-                    let mut file = path.clone().into_os_string();
-                    file.push(suffix);
-                    let _ = std::fs::remove_file(file);
-                }
-            }
-            Cleanup::Postgres { admin_url, name } => {
-                let mut admin = sqlx::PgConnection::connect(&admin_url)
-                    .await
-                    .expect("reach PostgreSQL to drop the test database");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                    "drop database if exists {name} with (force)"
-                )))
-                .execute(&mut admin)
-                .await
-                .expect("drop the test database");
-            }
-        }
-    }
-}
-
-/// The backends this run covers: SQLite always, PostgreSQL when configured.
-pub async fn databases() -> Vec<TestDb> {
-    let mut databases = vec![TestDb::sqlite().await];
-    if let Ok(url) = std::env::var("ORDERLY_TEST_POSTGRES_URL")
-        && !url.is_empty()
-    {
-        databases.push(TestDb::postgres(&url).await);
-    }
-    databases
-}
+pub use orderly_testkit::{TestDb, databases};
 
 /// Which backend a story runs on, and its database's URL for raw SQL.
 #[derive(Clone, Debug)]
@@ -135,7 +36,7 @@ impl std::fmt::Display for Backend {
 /// Runs `story` on a fresh database of every backend.
 pub async fn on_each_backend(story: impl AsyncFn(Arc<dyn Store>, Backend)) {
     for database in databases().await {
-        let store = database.open().await;
+        let store = open(&database).await;
         let backend = Backend {
             name: database.backend,
             url: database.url.clone(),
@@ -144,6 +45,13 @@ pub async fn on_each_backend(story: impl AsyncFn(Arc<dyn Store>, Backend)) {
         drop(store);
         database.drop_database().await;
     }
+}
+
+/// Opens orderly's store on a test database, running the migrations.
+pub async fn open(database: &TestDb) -> Arc<dyn Store> {
+    orderly_store::connect(&database.url, &SqliteOptions::default())
+        .await
+        .unwrap_or_else(|error| panic!("open {}: {error}", database.url))
 }
 
 pub fn start() -> Timestamp {

@@ -1,0 +1,174 @@
+//! The authorization matrix, generated from the route list: every route of the OpenAPI
+//! document × no token, each role, and a stranger × own / foreign / missing order. A route
+//! added without an entry in `ROLES` fails this test, so no route escapes it.
+
+use serde_json::json;
+
+use crate::support::*;
+
+/// Who may use each route; `any` = every signed-in account, `public` = no token needed.
+const ROLES: &[(&str, &str, &[&str])] = &[
+    ("POST", "/api/v1/accounts", &["admin"]),
+    ("POST", "/api/v1/products", &["seller"]),
+    ("GET", "/api/v1/products/{id}", &["any"]),
+    ("GET", "/api/v1/sellers/{id}", &["any"]),
+    ("POST", "/api/v1/orders", &["buyer"]),
+    ("GET", "/api/v1/orders", &["any"]),
+    ("GET", "/api/v1/orders/{id}", &["buyer", "seller", "admin"]),
+    (
+        "GET",
+        "/api/v1/orders/{id}/events",
+        &["buyer", "seller", "admin"],
+    ),
+    ("GET", "/api/v1/orders/{id}/messages", &["buyer", "seller"]),
+    ("POST", "/api/v1/orders/{id}/messages", &["buyer", "seller"]),
+    ("POST", "/api/v1/orders/{id}/pay", &["buyer"]),
+    ("POST", "/api/v1/orders/{id}/verify-payment", &["admin"]),
+    ("POST", "/api/v1/orders/{id}/cancel", &["buyer"]),
+    (
+        "POST",
+        "/api/v1/orders/{id}/cancellation/withdraw",
+        &["buyer"],
+    ),
+    (
+        "POST",
+        "/api/v1/orders/{id}/cancellation/approve",
+        &["seller"],
+    ),
+    (
+        "POST",
+        "/api/v1/orders/{id}/cancellation/reject",
+        &["seller"],
+    ),
+    (
+        "POST",
+        "/api/v1/orders/{id}/cancellation/escalate",
+        &["buyer"],
+    ),
+    (
+        "POST",
+        "/api/v1/orders/{id}/cancellation/decide",
+        &["admin"],
+    ),
+    ("POST", "/api/v1/orders/{id}/seller-cancel", &["seller"]),
+    ("POST", "/api/v1/orders/{id}/ship", &["seller"]),
+    ("POST", "/api/v1/orders/{id}/tracking", &["seller"]),
+    ("POST", "/api/v1/orders/{id}/deliver", &["admin"]),
+    ("POST", "/api/v1/orders/{id}/refuse-delivery", &["buyer"]),
+    ("POST", "/api/v1/orders/{id}/confirm-receipt", &["buyer"]),
+    ("POST", "/api/v1/orders/{id}/returns", &["buyer"]),
+    ("POST", "/api/v1/orders/{id}/disputes", &["buyer"]),
+    ("POST", "/api/v1/orders/{id}/claim/respond", &["seller"]),
+    ("POST", "/api/v1/orders/{id}/claim/accept", &["buyer"]),
+    (
+        "POST",
+        "/api/v1/orders/{id}/claim/escalate",
+        &["buyer", "seller"],
+    ),
+    ("POST", "/api/v1/orders/{id}/claim/resolve", &["admin"]),
+    ("POST", "/api/v1/orders/{id}/return/shipped", &["buyer"]),
+    (
+        "POST",
+        "/api/v1/orders/{id}/return/received",
+        &["seller", "admin"],
+    ),
+    (
+        "POST",
+        "/api/v1/orders/{id}/protection-extension",
+        &["buyer"],
+    ),
+    (
+        "POST",
+        "/api/v1/orders/{id}/protection-extension/approve",
+        &["seller"],
+    ),
+    (
+        "POST",
+        "/api/v1/orders/{id}/protection-extension/decline",
+        &["seller"],
+    ),
+    ("POST", "/api/v1/orders/{id}/freeze", &["admin"]),
+    ("POST", "/api/v1/orders/{id}/unfreeze", &["admin"]),
+    ("POST", "/api/v1/orders/{id}/admin-cancel", &["admin"]),
+    ("POST", "/api/v1/test-clock/advance", &["admin"]),
+    ("GET", "/healthz", &["public"]),
+    ("GET", "/readyz", &["public"]),
+];
+
+#[tokio::test]
+async fn every_route_times_every_role_times_own_foreign_and_missing_order() {
+    on_each_backend(async |market: &Market| {
+        let app = &market.app;
+        let missing = "01900000-0000-7000-8000-000000000000";
+        let routes = orderly_server::openapi(true);
+        let mut checked = 0;
+        for (path, item) in &routes.paths.paths {
+            for (method, operation) in [("GET", &item.get), ("POST", &item.post)] {
+                if operation.is_none() {
+                    continue;
+                }
+                let allowed = ROLES
+                    .iter()
+                    .find(|(m, p, _)| *m == method && p == path)
+                    .map(|(_, _, roles)| *roles)
+                    .unwrap_or_else(|| panic!("{method} {path} has no entry in the authorization matrix"));
+                let public = allowed == ["public"];
+
+                // No token: 401, unless public.
+                let url = path.replace("{id}", missing);
+                let anonymous = app.request(method, &url, None, Some(&json!({})).filter(|_| method == "POST"), None).await;
+                if public {
+                    assert_eq!(anonymous.status, 200, "{method} {path} is public");
+                    checked += 1;
+                    continue;
+                }
+                assert_eq!(anonymous.status, 401, "{method} {path} without a token: {anonymous:?}");
+
+                let order_scoped = path.starts_with("/api/v1/orders/{id}");
+                // A fresh order for each route, so earlier calls do not change the outcome.
+                let own = if order_scoped { market.verified().await } else { String::new() };
+                let id_for = |id: &str| path.replace("{id}", id);
+                let callers = [
+                    ("buyer", market.buyer.as_str()),
+                    ("seller", market.seller.as_str()),
+                    ("admin", ADMIN_TOKEN),
+                ];
+                for (role, token) in callers {
+                    let target = if order_scoped {
+                        id_for(&own)
+                    } else if path.contains("{id}") {
+                        if path.starts_with("/api/v1/sellers") { id_for(&market.seller_id) } else { id_for(&market.product) }
+                    } else {
+                        path.clone()
+                    };
+                    let reply = app.request(method, &target, Some(token), Some(&json!({})).filter(|_| method == "POST"), None).await;
+                    let permitted = allowed.contains(&role) || allowed.contains(&"any");
+                    if permitted {
+                        assert!(
+                            ![401, 403, 404].contains(&reply.status),
+                            "{method} {path} as {role} on its own order must pass authorization: {reply:?}"
+                        );
+                    } else {
+                        assert_eq!((reply.status, reply.code()), (403, "forbidden"), "{method} {path} as {role}: {reply:?}");
+                    }
+                    if order_scoped && role != "admin" {
+                        // Missing and foreign orders: the same 404.
+                        let missing_reply = app.request(method, &id_for(missing), Some(token), Some(&json!({})).filter(|_| method == "POST"), None).await;
+                        assert_eq!((missing_reply.status, missing_reply.code()), (404, "not_found"), "{method} {path} as {role}, missing order");
+                    }
+                }
+                if order_scoped {
+                    for stranger in [market.other_buyer.as_str(), market.other_seller.as_str()] {
+                        let reply = app.request(method, &id_for(&own), Some(stranger), Some(&json!({})).filter(|_| method == "POST"), None).await;
+                        assert_eq!((reply.status, reply.code()), (404, "not_found"), "{method} {path} by a stranger: {reply:?}");
+                    }
+                    let missing_reply = app.request(method, &id_for(missing), Some(ADMIN_TOKEN), Some(&json!({})).filter(|_| method == "POST"), None).await;
+                    assert_eq!(missing_reply.status, 404, "{method} {path} by an admin, missing order");
+                }
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, ROLES.len(), "every route of the matrix exists");
+    })
+    .await;
+}

@@ -1,0 +1,139 @@
+//! `Idempotency-Key` (SPEC 13, 15.20): a retry replays the first answer byte for byte, the
+//! same key with another request is 422, keys are per account, and a retried refund never
+//! refunds twice.
+
+use serde_json::json;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn a_retried_post_replays_the_first_answer_and_refunds_once() {
+    on_each_backend(async |market: &Market| {
+        let app = &market.app;
+        let id = market.verified().await;
+        market
+            .ok(
+                &market.buyer,
+                &id,
+                "cancel",
+                json!({"reason": "no_longer_needed"}),
+            )
+            .await;
+        let path = format!("/api/v1/orders/{id}/cancellation/approve");
+        let first = app
+            .request(
+                "POST",
+                &path,
+                Some(&market.seller),
+                Some(&json!({})),
+                Some("approve-1"),
+            )
+            .await;
+        assert_eq!(first.status, 200, "{first:?}");
+        // Time passes and the state moves on; the retry still gets the first answer.
+        app.advance(3_600).await;
+        let retry = app
+            .request(
+                "POST",
+                &path,
+                Some(&market.seller),
+                Some(&json!({})),
+                Some("approve-1"),
+            )
+            .await;
+        assert_eq!(retry.status, 200);
+        assert_eq!(retry.body, first.body, "replayed byte for byte");
+        let order = market.order(&market.buyer, &id).await;
+        assert_eq!(
+            order["refunds"].as_array().expect("refunds").len(),
+            1,
+            "refunded once"
+        );
+        // Without the key, the same request is refused by the state machine.
+        let fresh = app
+            .request("POST", &path, Some(&market.seller), Some(&json!({})), None)
+            .await;
+        assert_eq!((fresh.status, fresh.code()), (409, "invalid_transition"));
+        // The same key with another body or path is a 422.
+        let other = app
+            .request(
+                "POST",
+                &format!("/api/v1/orders/{id}/messages"),
+                Some(&market.seller),
+                Some(&json!({"text": "hi"})),
+                Some("approve-1"),
+            )
+            .await;
+        assert_eq!(
+            (other.status, other.code()),
+            (422, "idempotency_key_reused")
+        );
+        // Keys are per account: the buyer's "approve-1" is a different key.
+        let buyer = app
+            .request(
+                "POST",
+                &format!("/api/v1/orders/{id}/messages"),
+                Some(&market.buyer),
+                Some(&json!({"text": "thanks"})),
+                Some("approve-1"),
+            )
+            .await;
+        assert_eq!(buyer.status, 201, "{buyer:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_refusal_is_replayed_too_and_placing_twice_with_one_key_makes_one_order() {
+    on_each_backend(async |market: &Market| {
+        let app = &market.app;
+        let body = market.order_body(1);
+        let first = app
+            .request(
+                "POST",
+                "/api/v1/orders",
+                Some(&market.buyer),
+                Some(&body),
+                Some("place-1"),
+            )
+            .await;
+        assert_eq!(first.status, 201);
+        let again = app
+            .request(
+                "POST",
+                "/api/v1/orders",
+                Some(&market.buyer),
+                Some(&body),
+                Some("place-1"),
+            )
+            .await;
+        assert_eq!((again.status, &again.body), (201, &first.body));
+        let list = app.get(&market.buyer, "/api/v1/orders").await;
+        assert_eq!(list.body["orders"].as_array().expect("list").len(), 1);
+        assert_eq!(market.product_stock().await, 99, "stock reserved once");
+
+        let id = first.body["id"].as_str().expect("id");
+        let refused = app
+            .request(
+                "POST",
+                &format!("/api/v1/orders/{id}/ship"),
+                Some(&market.seller),
+                Some(&json!({"carrier": "DHL", "tracking_number": "1"})),
+                Some("ship-1"),
+            )
+            .await;
+        assert_eq!(refused.status, 409);
+        let replayed = app
+            .request(
+                "POST",
+                &format!("/api/v1/orders/{id}/ship"),
+                Some(&market.seller),
+                Some(&json!({"carrier": "DHL", "tracking_number": "1"})),
+                Some("ship-1"),
+            )
+            .await;
+        assert_eq!((replayed.status, &replayed.body), (409, &refused.body));
+        assert_eq!(replayed.content_type, "application/problem+json");
+    })
+    .await;
+}

@@ -1,0 +1,18 @@
+//! The service over real HTTP: each test starts the real server on a random port with a
+//! fresh database (SQLite, and PostgreSQL when `ORDERLY_TEST_POSTGRES_URL` is set) and a
+//! test clock, and talks to it with an HTTP client.
+//!
+//! - `stories`: the stories of SPEC sections 3–9 through the API, one test per seed rule.
+//! - `errors`: problem+json for every failure path.
+//! - `authz`: every route × every role × own / foreign / missing order, from the route list.
+//! - `idempotency`: replays, mismatches and keys per account.
+//! - `restart`: a pending request survives a restart and auto-approves exactly once.
+//! - `openapi`: the generated document against its checked-in snapshot.
+
+mod authz;
+mod errors;
+mod idempotency;
+mod openapi;
+mod restart;
+mod stories;
+mod support;
