@@ -171,6 +171,11 @@ impl App {
         Ok((account, token))
     }
 
+    /// Revokes the account's token; a revoked token gets 401 from then on.
+    pub async fn revoke_token(&self, id: AccountId) -> Result<bool, AppError> {
+        Ok(self.store.revoke_token(id, self.now()).await?)
+    }
+
     pub async fn account(&self, id: AccountId) -> Result<Option<Account>, AppError> {
         Ok(self.store.account(id).await?)
     }

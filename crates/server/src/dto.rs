@@ -244,6 +244,13 @@ pub struct AccountCreated {
     pub token: String,
 }
 
+/// A revoked account.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AccountRevoked {
+    pub id: Uuid,
+    pub revoked: bool,
+}
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ProductDocument {
     pub id: Uuid,

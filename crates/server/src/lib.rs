@@ -86,6 +86,7 @@ impl Modify for BearerAuth {
 fn api(test_clock: bool) -> OpenApiRouter<AppState> {
     let mut router = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(routes::create_account))
+        .routes(routes!(routes::revoke_account))
         .routes(routes!(routes::create_product))
         .routes(routes!(routes::get_product))
         .routes(routes!(routes::get_seller))

@@ -157,6 +157,48 @@ pub async fn create_account(
     respond::simple(&state, &caller, &headers, request, work).await
 }
 
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/revoke", tag = "accounts",
+    summary = "Revoke an account's API token (admin); the token stops working at once",
+    params(("id" = Uuid, Path)),
+    request_body = Empty,
+    responses((status = 200, body = AccountRevoked), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn revoke_account(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: OriginalUri,
+    body: Body,
+) -> Response {
+    let request = RequestKey {
+        method: "POST",
+        path: uri.path(),
+        body: &body.0,
+    };
+    let work = || async {
+        if caller.role() != Role::Admin {
+            return Err(ApiError::Rejected(Rejection::Forbidden {
+                action: "revoke_account",
+                role: caller.role(),
+                allowed: "platform admins",
+            }));
+        }
+        let _: Empty = body.parse()?;
+        let id = id
+            .parse::<Uuid>()
+            .map_err(|_| ApiError::Rejected(Rejection::NotFound))?;
+        let account_id = AccountId::from_uuid(id);
+        if state.app.account(account_id).await?.is_none() {
+            return Err(ApiError::Rejected(Rejection::NotFound));
+        }
+        state.app.revoke_token(account_id).await?;
+        let revoked = AccountRevoked { id, revoked: true };
+        Ok((200, serde_json::to_string(&revoked).expect("serialisable")))
+    };
+    respond::simple(&state, &caller, &headers, request, work).await
+}
+
 #[utoipa::path(post, path = "/api/v1/products", tag = "catalogue",
     summary = "Add a product to the seller's catalogue",
     request_body = CreateProduct,

@@ -9,6 +9,7 @@ use crate::support::*;
 /// Who may use each route; `any` = every signed-in account, `public` = no token needed.
 const ROLES: &[(&str, &str, &[&str])] = &[
     ("POST", "/api/v1/accounts", &["admin"]),
+    ("POST", "/api/v1/accounts/{id}/revoke", &["admin"]),
     ("POST", "/api/v1/products", &["seller"]),
     ("GET", "/api/v1/products/{id}", &["any"]),
     ("GET", "/api/v1/sellers/{id}", &["any"]),
@@ -137,7 +138,13 @@ async fn every_route_times_every_role_times_own_foreign_and_missing_order() {
                     let target = if order_scoped {
                         id_for(&own)
                     } else if path.contains("{id}") {
-                        if path.starts_with("/api/v1/sellers") { id_for(&market.seller_id) } else { id_for(&market.product) }
+                        if path.starts_with("/api/v1/sellers") {
+                            id_for(&market.seller_id)
+                        } else if path.starts_with("/api/v1/accounts") {
+                            id_for(&app.account("buyer", "to revoke").await.0)
+                        } else {
+                            id_for(&market.product)
+                        }
                     } else {
                         path.clone()
                     };

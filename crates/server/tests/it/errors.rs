@@ -268,3 +268,62 @@ async fn the_test_clock_route_does_not_exist_without_the_flag() {
 async fn axum_serve(listener: tokio::net::TcpListener, router: axum::Router) {
     axum::serve(listener, router).await.expect("serve");
 }
+
+#[tokio::test]
+async fn an_account_over_its_rate_limit_gets_429_with_retry_after() {
+    let database = orderly_testkit::TestDb::sqlite();
+    let app = TestApp::start_with_rate_limit(&database.url, start_time(), 5).await;
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        statuses.push(app.get(ADMIN_TOKEN, "/api/v1/orders").await);
+    }
+    assert!(
+        statuses[..5].iter().all(|reply| reply.status == 200),
+        "{statuses:?}"
+    );
+    let limited = &statuses[6];
+    assert_problem(limited, 429, "rate_limited").await;
+    let retry_after: u64 = limited.headers["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&retry_after));
+    app.stop().await;
+    database.drop_database().await;
+}
+
+#[tokio::test]
+async fn a_revoked_token_stops_working_at_once() {
+    let (market, database) = sqlite_market().await;
+    let app = &market.app;
+    let (id, token) = app.account("buyer", "Mallory").await;
+    assert_eq!(app.get(&token, "/api/v1/orders").await.status, 200);
+    let revoked = app
+        .post(
+            ADMIN_TOKEN,
+            &format!("/api/v1/accounts/{id}/revoke"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (revoked.status, &revoked.body["revoked"]),
+        (200, &json!(true)),
+        "{revoked:?}"
+    );
+    assert_problem(
+        &app.get(&token, "/api/v1/orders").await,
+        401,
+        "unauthorized",
+    )
+    .await;
+    let unknown = app
+        .post(
+            ADMIN_TOKEN,
+            "/api/v1/accounts/01900000-0000-7000-8000-000000000000/revoke",
+            json!({}),
+        )
+        .await;
+    assert_problem(&unknown, 404, "not_found").await;
+    close(market, database).await;
+}

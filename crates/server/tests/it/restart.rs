@@ -135,3 +135,112 @@ async fn the_worker_catches_up_after_downtime_without_firing_early() {
     );
     database.drop_database().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_on_one_database_fire_each_deadline_once() {
+    for database in orderly_testkit::databases().await {
+        // Two apps ("processes") on one database, with clocks at the same time.
+        let open = || async {
+            let store = orderly_store::connect(&database.url, &Default::default())
+                .await
+                .expect("open");
+            let clock = std::sync::Arc::new(orderly_app::TestClock::new(start_time()));
+            (
+                orderly_app::App::new(
+                    store,
+                    orderly_domain::Policy::default(),
+                    clock.clone(),
+                    Default::default(),
+                ),
+                clock,
+            )
+        };
+        let (first, first_clock) = open().await;
+        let (second, second_clock) = open().await;
+        let (seller, _) = first
+            .create_account(orderly_domain::Role::Seller, "S")
+            .await
+            .expect("seller");
+        let (buyer, _) = first
+            .create_account(orderly_domain::Role::Buyer, "B")
+            .await
+            .expect("buyer");
+        let eur = orderly_domain::Currency::parse("EUR").expect("EUR");
+        let product = first
+            .create_product(
+                seller.id,
+                orderly_app::NewProduct {
+                    title: "x".into(),
+                    price: orderly_domain::Money::parse(100, eur).expect("valid"),
+                    shipping_fee: orderly_domain::Money::parse(0, eur).expect("valid"),
+                    stock: 1_000,
+                    processing_days: 3,
+                },
+            )
+            .await
+            .expect("product");
+        let orders = 30;
+        let mut ids = Vec::new();
+        for _ in 0..orders {
+            let placed = first
+                .place_order(
+                    buyer.id,
+                    orderly_app::NewOrder {
+                        lines: vec![(product.id, 1)],
+                        shipping_address: orderly_domain::ShippingAddress {
+                            name: "B".into(),
+                            street: "S".into(),
+                            city: "C".into(),
+                            postal_code: "1".into(),
+                            country: "DE".into(),
+                        },
+                        payment_method: orderly_domain::PaymentMethod::Card,
+                    },
+                    None,
+                )
+                .await
+                .expect("placed");
+            let actor = orderly_domain::Actor::Buyer(buyer.id);
+            first
+                .command(
+                    actor,
+                    placed.order.id,
+                    orderly_domain::Command::Pay { method: None },
+                    None,
+                )
+                .await
+                .expect("paid");
+            ids.push(placed.order.id);
+        }
+        // Three hours later both run their deadline workers at once.
+        let later = start_time() + jiff::SignedDuration::from_hours(3);
+        first_clock.set(later);
+        second_clock.set(later);
+        let (a, b) = tokio::join!(
+            first.run_due_deadlines(later),
+            second.run_due_deadlines(later)
+        );
+        let fired = a.expect("first worker") + b.expect("second worker");
+        assert_eq!(
+            fired, orders,
+            "{}: every verification fired once across both",
+            database.backend
+        );
+        let actor = orderly_domain::Actor::Buyer(buyer.id);
+        for id in ids {
+            let events = first.events_for(actor, id).await.expect("events");
+            let verified = events
+                .iter()
+                .filter(|stored| {
+                    matches!(
+                        stored.event.kind,
+                        orderly_domain::EventKind::PaymentVerified
+                    )
+                })
+                .count();
+            assert_eq!(verified, 1, "{}: order {id}", database.backend);
+        }
+        drop((first, second));
+        database.drop_database().await;
+    }
+}

@@ -43,6 +43,11 @@ impl Reply {
 impl TestApp {
     /// A server on `db_url`, with its test clock at `start`.
     pub async fn start(db_url: &str, start: Timestamp) -> Self {
+        Self::start_with_rate_limit(db_url, start, 0).await
+    }
+
+    /// A server whose accounts may each make `per_minute` requests a minute (0: no limit).
+    pub async fn start_with_rate_limit(db_url: &str, start: Timestamp, per_minute: u32) -> Self {
         let store = orderly_store::connect(db_url, &Default::default())
             .await
             .unwrap_or_else(|error| panic!("open {db_url}: {error}"));
@@ -59,7 +64,7 @@ impl TestApp {
             .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("address"));
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
-        let state = AppState::new(Arc::new(app), 0);
+        let state = AppState::new(Arc::new(app), per_minute);
         let server = tokio::spawn(async move {
             orderly_server::serve(listener, state, async move {
                 let _ = stopped.changed().await;
