@@ -4,9 +4,8 @@
 
 use jiff::{SignedDuration, Timestamp};
 use orderly_domain::{
-    AccountId, Action, Actor, CancelReason, CatalogueLine, ClaimDecision, Command, Currency,
-    DisputeReason, Money, Order, OrderId, PaymentMethod, PlaceOrder, Policy, ProductId,
-    ShippingAddress, decide, guidance, place,
+    AccountId, Action, Actor, CancelReason, ClaimDecision, Command, DisputeReason, Order, OrderId,
+    PaymentMethod, PlaceOrder, Policy, decide, guidance, place,
 };
 use uuid::Uuid;
 
@@ -131,36 +130,15 @@ impl Player {
     fn new() -> Self {
         let policy = Policy::default();
         let now: Timestamp = "2026-11-02T09:00:00Z".parse().expect("valid start");
-        let eur = Currency::parse("EUR").expect("EUR");
         let Actor::Buyer(buyer_id) = BUYER else {
             unreachable!()
         };
         let Actor::Seller(seller_id) = SELLER else {
             unreachable!()
         };
-        let command = PlaceOrder {
-            order_id: OrderId::from_uuid(Uuid::from_u128(
-                0x0190_0000_0000_7000_8000_00c0_ffee_0001,
-            )),
-            buyer_id,
-            seller_id,
-            lines: vec![CatalogueLine {
-                product_id: ProductId::from_uuid(Uuid::from_u128(1)),
-                title: "Cactus seeds".into(),
-                quantity: 2,
-                unit_price: Money::parse(1_500, eur).expect("valid"),
-                shipping_fee: Money::parse(500, eur).expect("valid"),
-                processing_days: Some(5),
-            }],
-            shipping_address: ShippingAddress {
-                name: "Ada Buyer".into(),
-                street: "1 Main Street".into(),
-                city: "Berlin".into(),
-                postal_code: "10115".into(),
-                country: "DE".into(),
-            },
-            payment_method: PaymentMethod::Card,
-        };
+        let order_id =
+            OrderId::from_uuid(Uuid::from_u128(0x0190_0000_0000_7000_8000_00c0_ffee_0001));
+        let command = PlaceOrder::sample(order_id, buyer_id, seller_id);
         let decision = place(command, BUYER, now, &policy).expect("the story's order is valid");
         let player = Self {
             order: decision.order,

@@ -6,8 +6,7 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use jiff::Timestamp;
 use orderly_domain::{
-    AccountId, Action, Actor, CatalogueLine, Command, Currency, Money, Order, OrderId,
-    PaymentMethod, PlaceOrder, Policy, ProductId, ShippingAddress, decide, place,
+    AccountId, Action, Actor, Command, Order, OrderId, PlaceOrder, Policy, decide, place,
 };
 use uuid::Uuid;
 
@@ -15,28 +14,7 @@ const BUYER: AccountId = AccountId::from_uuid(Uuid::from_u128(1));
 const SELLER: AccountId = AccountId::from_uuid(Uuid::from_u128(2));
 
 fn placed(policy: &Policy, now: Timestamp) -> Order {
-    let eur = Currency::parse("EUR").expect("EUR");
-    let command = PlaceOrder {
-        order_id: OrderId::from_uuid(Uuid::from_u128(3)),
-        buyer_id: BUYER,
-        seller_id: SELLER,
-        lines: vec![CatalogueLine {
-            product_id: ProductId::from_uuid(Uuid::from_u128(4)),
-            title: "Bench item".into(),
-            quantity: 1,
-            unit_price: Money::parse(2_500, eur).expect("valid"),
-            shipping_fee: Money::parse(300, eur).expect("valid"),
-            processing_days: Some(5),
-        }],
-        shipping_address: ShippingAddress {
-            name: "B".into(),
-            street: "S".into(),
-            city: "C".into(),
-            postal_code: "1".into(),
-            country: "DE".into(),
-        },
-        payment_method: PaymentMethod::Card,
-    };
+    let command = PlaceOrder::sample(OrderId::from_uuid(Uuid::from_u128(3)), BUYER, SELLER);
     place(command, Actor::Buyer(BUYER), now, policy)
         .expect("valid order")
         .order

@@ -9,10 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
-use orderly_domain::{
-    AccountId, Action, Actor, CatalogueLine, Command, Currency, Money, Order, OrderId,
-    PaymentMethod, PlaceOrder, Policy, ProductId, ShippingAddress,
-};
+use orderly_domain::{AccountId, Action, Actor, Command, Order, OrderId, PlaceOrder, Policy};
 use uuid::Uuid;
 
 use crate::{Batch, Store, StoreError};
@@ -135,40 +132,19 @@ async fn play(store: &dyn Store, client: u64, stories: u64) -> Result<(), StoreE
     let buyer = AccountId::from_uuid(Uuid::from_u128(0xb1));
     let seller = AccountId::from_uuid(Uuid::from_u128(0x51));
     let admin = AccountId::from_uuid(Uuid::from_u128(0xad));
-    let eur = Currency::parse("EUR").map_err(anyhow::Error::new)?;
     let run_id = u128::from(std::process::id()) << 96;
     for story in 0..stories {
         let order_id = OrderId::from_uuid(Uuid::from_u128(
             run_id | u128::from(client) << 64 | u128::from(story),
         ));
-        let command = PlaceOrder {
-            order_id,
-            buyer_id: buyer,
-            seller_id: seller,
-            lines: vec![CatalogueLine {
-                product_id: ProductId::from_uuid(Uuid::from_u128(1)),
-                title: "Bench item".into(),
-                quantity: 1,
-                unit_price: Money::parse(2_500, eur).map_err(anyhow::Error::new)?,
-                shipping_fee: Money::parse(300, eur).map_err(anyhow::Error::new)?,
-                processing_days: Some(5),
-            }],
-            shipping_address: ShippingAddress {
-                name: "Bench".into(),
-                street: "1 Loop".into(),
-                city: "Here".into(),
-                postal_code: "1".into(),
-                country: "DE".into(),
-            },
-            payment_method: PaymentMethod::Card,
-        };
+        let command = PlaceOrder::sample(order_id, buyer, seller);
         let placing = policy.clone();
         store
             .transact(
                 order_id,
                 Box::new(move |_: Option<&Order>| {
                     orderly_domain::place(command.clone(), Actor::Buyer(buyer), now, &placing)
-                        .map(batch)
+                        .map(Batch::from)
                 }),
             )
             .await?;
@@ -185,23 +161,13 @@ async fn play(store: &dyn Store, client: u64, stories: u64) -> Result<(), StoreE
                     Box::new(move |order: Option<&Order>| {
                         let order = order.ok_or(orderly_domain::Rejection::NotFound)?;
                         let command = Command::sample(action, order, &policy);
-                        orderly_domain::decide(order, command, actor, now, &policy).map(batch)
+                        orderly_domain::decide(order, command, actor, now, &policy).map(Batch::from)
                     }),
                 )
                 .await?;
         }
     }
     Ok(())
-}
-
-fn batch(decision: orderly_domain::Decision) -> Batch {
-    Batch {
-        events: decision.events,
-        order: decision.order,
-        outbox: Vec::new(),
-        idempotency: None,
-        stock: Vec::new(),
-    }
 }
 
 /// A scratch table on the same database and settings, for the raw commit rate.

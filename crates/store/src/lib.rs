@@ -107,6 +107,20 @@ pub struct Batch {
     pub stock: Vec<(ProductId, i64)>,
 }
 
+impl From<orderly_domain::Decision> for Batch {
+    /// The batch of a decision alone: no outbox rows, no stock changes, no idempotent
+    /// response.
+    fn from(decision: orderly_domain::Decision) -> Self {
+        Batch {
+            events: decision.events,
+            order: decision.order,
+            outbox: Vec::new(),
+            idempotency: None,
+            stock: Vec::new(),
+        }
+    }
+}
+
 /// A signed-in party: buyer, seller or admin.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Account {

@@ -24,6 +24,36 @@ pub struct PlaceOrder {
     pub payment_method: PaymentMethod,
 }
 
+impl PlaceOrder {
+    /// A valid order of one line — two "Cactus seeds" at 15.00 EUR plus 5.00 EUR shipping,
+    /// three days' processing, paid by card, shipped to Berlin: what the tests, the
+    /// benchmarks, the story command and the crash test place.
+    pub fn sample(order_id: OrderId, buyer_id: AccountId, seller_id: AccountId) -> PlaceOrder {
+        let eur = crate::money::Currency::parse("EUR").expect("EUR is an ISO 4217 code");
+        PlaceOrder {
+            order_id,
+            buyer_id,
+            seller_id,
+            lines: vec![CatalogueLine {
+                product_id: ProductId::from_uuid(uuid::Uuid::from_u128(7)),
+                title: "Cactus seeds".into(),
+                quantity: 2,
+                unit_price: Money::parse(1_500, eur).expect("a valid price"),
+                shipping_fee: Money::parse(500, eur).expect("a valid fee"),
+                processing_days: Some(3),
+            }],
+            shipping_address: ShippingAddress {
+                name: "Ada Buyer".into(),
+                street: "1 Main Street".into(),
+                city: "Berlin".into(),
+                postal_code: "10115".into(),
+                country: "DE".into(),
+            },
+            payment_method: PaymentMethod::Card,
+        }
+    }
+}
+
 /// A product as the catalogue knows it, with the quantity ordered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CatalogueLine {

@@ -4,9 +4,8 @@
 
 use jiff::{SignedDuration, Timestamp};
 use orderly_domain::{
-    AccountId, Action, Actor, CatalogueLine, Command, Currency, Decision, Event, Money, Order,
-    OrderId, PaymentMethod, PlaceOrder, Policy, ProductId, Rejection, ShippingAddress, decide,
-    place, replay,
+    AccountId, Action, Actor, Command, Currency, Decision, Event, Order, OrderId, PaymentMethod,
+    PlaceOrder, Policy, Rejection, decide, place, replay,
 };
 use uuid::Uuid;
 
@@ -43,26 +42,10 @@ pub fn eur() -> Currency {
 }
 
 pub fn place_command(method: PaymentMethod) -> PlaceOrder {
+    let order_id = OrderId::from_uuid(Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef));
     PlaceOrder {
-        order_id: OrderId::from_uuid(Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef)),
-        buyer_id: BUYER,
-        seller_id: SELLER,
-        lines: vec![CatalogueLine {
-            product_id: ProductId::from_uuid(Uuid::from_u128(0x9)),
-            title: "Cactus seeds".into(),
-            quantity: 2,
-            unit_price: Money::parse(1_500, eur()).expect("valid price"),
-            shipping_fee: Money::parse(SHIPPING, eur()).expect("valid fee"),
-            processing_days: Some(3),
-        }],
-        shipping_address: ShippingAddress {
-            name: "Ada Buyer".into(),
-            street: "1 Main Street".into(),
-            city: "Berlin".into(),
-            postal_code: "10115".into(),
-            country: "de".into(),
-        },
         payment_method: method,
+        ..PlaceOrder::sample(order_id, BUYER, SELLER)
     }
 }
 

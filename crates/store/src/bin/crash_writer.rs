@@ -8,10 +8,7 @@
 use std::io::Write;
 
 use jiff::Timestamp;
-use orderly_domain::{
-    AccountId, Action, Actor, CatalogueLine, Command, Currency, Money, Order, OrderId,
-    PaymentMethod, PlaceOrder, Policy, ProductId, ShippingAddress,
-};
+use orderly_domain::{AccountId, Action, Actor, Command, Order, OrderId, PlaceOrder, Policy};
 use orderly_store::{Batch, SqliteOptions};
 use uuid::Uuid;
 
@@ -26,40 +23,19 @@ async fn main() -> anyhow::Result<()> {
     let buyer = AccountId::from_uuid(Uuid::from_u128(0xb1));
     let seller = AccountId::from_uuid(Uuid::from_u128(0x51));
     let admin = AccountId::from_uuid(Uuid::from_u128(0xad));
-    let eur = Currency::parse("EUR")?;
     let mut stdout = std::io::stdout().lock();
     for counter in 0_u64.. {
         let order_id = OrderId::from_uuid(Uuid::from_u128(
             u128::from(std::process::id()) << 64 | u128::from(counter),
         ));
-        let place = PlaceOrder {
-            order_id,
-            buyer_id: buyer,
-            seller_id: seller,
-            lines: vec![CatalogueLine {
-                product_id: ProductId::from_uuid(Uuid::from_u128(1)),
-                title: "Crash test dummy".into(),
-                quantity: 1,
-                unit_price: Money::parse(1_000, eur)?,
-                shipping_fee: Money::parse(200, eur)?,
-                processing_days: Some(3),
-            }],
-            shipping_address: ShippingAddress {
-                name: "A".into(),
-                street: "B".into(),
-                city: "C".into(),
-                postal_code: "1".into(),
-                country: "DE".into(),
-            },
-            payment_method: PaymentMethod::Card,
-        };
+        let place = PlaceOrder::sample(order_id, buyer, seller);
         let placing = policy.clone();
         let committed = store
             .transact(
                 order_id,
                 Box::new(move |_: Option<&Order>| {
                     orderly_domain::place(place.clone(), Actor::Buyer(buyer), now, &placing)
-                        .map(batch)
+                        .map(Batch::from)
                 }),
             )
             .await?;
@@ -78,7 +54,7 @@ async fn main() -> anyhow::Result<()> {
                     Box::new(move |order: Option<&Order>| {
                         let order = order.ok_or(orderly_domain::Rejection::NotFound)?;
                         let command = Command::sample(action, order, &policy);
-                        orderly_domain::decide(order, command, actor, now, &policy).map(batch)
+                        orderly_domain::decide(order, command, actor, now, &policy).map(Batch::from)
                     }),
                 )
                 .await?;
@@ -87,14 +63,4 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-fn batch(decision: orderly_domain::Decision) -> Batch {
-    Batch {
-        events: decision.events,
-        order: decision.order,
-        outbox: Vec::new(),
-        idempotency: None,
-        stock: Vec::new(),
-    }
 }

@@ -5,10 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use jiff::{SignedDuration, Timestamp};
-use orderly_domain::{
-    AccountId, Action, Actor, CatalogueLine, Command, Currency, Money, Order, OrderId,
-    PaymentMethod, PlaceOrder, Policy, ProductId, ShippingAddress,
-};
+use orderly_domain::{AccountId, Action, Actor, Command, Order, OrderId, PlaceOrder, Policy};
 use orderly_store::{Batch, Committed, SqliteOptions, Store, StoreError};
 use uuid::Uuid;
 
@@ -69,38 +66,11 @@ pub fn new_order_id() -> OrderId {
 }
 
 pub fn place_command(order_id: OrderId, buyer: AccountId) -> PlaceOrder {
-    let eur = Currency::parse("EUR").expect("EUR");
-    PlaceOrder {
-        order_id,
-        buyer_id: buyer,
-        seller_id: SELLER,
-        lines: vec![CatalogueLine {
-            product_id: ProductId::from_uuid(Uuid::from_u128(7)),
-            title: "Cactus seeds".into(),
-            quantity: 2,
-            unit_price: Money::parse(1_500, eur).expect("valid"),
-            shipping_fee: Money::parse(500, eur).expect("valid"),
-            processing_days: Some(5),
-        }],
-        shipping_address: ShippingAddress {
-            name: "Ada".into(),
-            street: "1 Main Street".into(),
-            city: "Berlin".into(),
-            postal_code: "10115".into(),
-            country: "DE".into(),
-        },
-        payment_method: PaymentMethod::Card,
-    }
+    PlaceOrder::sample(order_id, buyer, SELLER)
 }
 
 pub fn batch(decision: orderly_domain::Decision) -> Batch {
-    Batch {
-        events: decision.events,
-        order: decision.order,
-        outbox: Vec::new(),
-        idempotency: None,
-        stock: Vec::new(),
-    }
+    Batch::from(decision)
 }
 
 /// Places an order for `buyer` at `now`.
