@@ -417,19 +417,20 @@ impl App {
     /// system. Returns how many fired.
     pub async fn run_due_deadlines(&self, now: Timestamp) -> Result<usize, AppError> {
         let _running = self.deadline_run.lock().await;
-        self.fire_due(now).await
+        Ok(self.fire_due(now).await?.fired)
     }
 
-    async fn fire_due(&self, now: Timestamp) -> Result<usize, AppError> {
-        let mut fired = 0;
+    async fn fire_due(&self, now: Timestamp) -> Result<Fired, AppError> {
+        let mut outcome = Fired::default();
         loop {
             let due = self
                 .store
                 .claim_due_deadlines(now, DEADLINE_BATCH, DEADLINE_LEASE_SECS)
                 .await?;
             if due.is_empty() {
-                return Ok(fired);
+                return Ok(outcome);
             }
+            outcome.claimed += due.len();
             for deadline in due {
                 let command = Command::ExpireDeadline {
                     kind: deadline.kind,
@@ -439,12 +440,13 @@ impl App {
                     .await
                 {
                     Ok(_) => {
-                        fired += 1;
+                        outcome.fired += 1;
                         metrics::counter!("orderly_deadlines_fired_total", "kind" => deadline.kind.code()).increment(1);
                     }
-                    // Someone acted first and the deadline no longer applies: nothing to do.
+                    // Another process fired it first, or an action changed the order between
+                    // the claim and the command: the deadline no longer applies.
                     Err(AppError::Rejected(rejection)) => {
-                        tracing::debug!(order_id = %deadline.order_id, kind = %deadline.kind, %rejection, "deadline no longer applies");
+                        tracing::warn!(order_id = %deadline.order_id, kind = %deadline.kind, %rejection, "a claimed deadline was refused");
                     }
                     Err(AppError::Conflict) => {}
                     Err(error) => return Err(error),
@@ -469,15 +471,16 @@ impl App {
         let _running = self.deadline_run.lock().await;
         let target = clock.now() + jiff::SignedDuration::from_secs(seconds);
         for _ in 0..ADVANCE_STEPS_MAX {
-            let Some(next) = self.store.next_deadline().await? else {
+            let Some(next) = self.store.next_deadline(clock.now()).await? else {
                 break;
             };
             if next > target {
                 break;
             }
             clock.set(next);
-            if self.fire_due(next).await? == 0 {
-                // Claimed elsewhere or no longer applicable: do not spin on it.
+            let now = clock.now();
+            if self.fire_due(now).await?.claimed == 0 {
+                // Claimed by another process: do not spin on it.
                 break;
             }
         }
@@ -485,6 +488,13 @@ impl App {
         self.fire_due(target).await?;
         Ok(clock.now())
     }
+}
+
+/// What one deadline run did.
+#[derive(Clone, Copy, Debug, Default)]
+struct Fired {
+    claimed: usize,
+    fired: usize,
 }
 
 /// The batch of a decision: its events and order, the outbox rows, stock released if the

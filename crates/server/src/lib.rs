@@ -279,7 +279,7 @@ pub async fn run_deadline_worker(
             }
         }
         // Sleep until the next deadline, the poll interval, or shutdown.
-        let wait = match app.store.next_deadline().await {
+        let wait = match app.store.next_deadline(app.now()).await {
             Ok(Some(next)) if !app.has_test_clock() => {
                 let until = next.duration_since(app.now());
                 Duration::try_from(until)

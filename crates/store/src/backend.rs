@@ -223,10 +223,13 @@ macro_rules! store_impl {
                 Ok(due)
             }
 
-            async fn next_deadline(&self) -> Result<Option<Timestamp>, StoreError> {
-                let next: Option<i64> = sqlx::query_scalar("select min(due_at) from deadlines where paused = 0")
-                    .fetch_one(&self.pool)
-                    .await?;
+            async fn next_deadline(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
+                let next: Option<i64> = sqlx::query_scalar(
+                    "select min(due_at) from deadlines where paused = 0 and claimed_until <= $1",
+                )
+                .bind(micros(now))
+                .fetch_one(&self.pool)
+                .await?;
                 next.map(from_micros).transpose()
             }
 

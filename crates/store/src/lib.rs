@@ -327,8 +327,9 @@ pub trait Store: Send + Sync {
         lease_secs: i64,
     ) -> Result<Vec<DueDeadline>, StoreError>;
 
-    /// The earliest running deadline, for the scheduler's sleep.
-    async fn next_deadline(&self) -> Result<Option<Timestamp>, StoreError>;
+    /// The earliest running deadline not claimed by anyone at `now`, for the scheduler's
+    /// sleep and the test clock's steps.
+    async fn next_deadline(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError>;
 
     /// Claims up to `limit` messages ready at `now`: per order, only the oldest undelivered.
     async fn claim_outbox(

@@ -257,7 +257,7 @@ async fn due_deadlines_are_claimed_once_and_paused_ones_not_at_all() {
         )
         .await;
         assert_eq!(
-            store.next_deadline().await.expect("next"),
+            store.next_deadline(now).await.expect("next"),
             Some(now + hours(72)),
             "{backend}"
         );
