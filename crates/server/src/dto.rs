@@ -50,24 +50,15 @@ pub struct OrderLineRequest {
     pub quantity: u32,
 }
 
-/// Where the parcel goes.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AddressDto {
-    pub name: String,
-    pub street: String,
-    pub city: String,
-    pub postal_code: String,
-    /// ISO 3166 alpha-2, e.g. `DE`.
-    pub country: String,
-}
-
 /// `POST /api/v1/orders`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlaceOrderRequest {
     pub lines: Vec<OrderLineRequest>,
-    pub shipping_address: AddressDto,
+    /// The address as text fields, e.g. `{"name": "Ada", "street": "1 Main St", "city":
+    /// "Berlin", "postal_code": "10115", "country": "DE"}`; its shape is the marketplace's.
+    #[schema(value_type = Object)]
+    pub shipping_address: serde_json::Map<String, serde_json::Value>,
     /// `card`, `paypal`, `e_wallet`, `platform_wallet`, `cash`, `western_union`,
     /// `bank_transfer` or `cash_on_delivery`.
     pub payment_method: String,
@@ -450,7 +441,9 @@ pub struct OrderDocument {
     /// Items plus shipping, in minor units.
     pub total: i64,
     pub payment_method: String,
-    pub shipping_address: AddressDto,
+    /// The address fields as the buyer gave them.
+    #[schema(value_type = Object)]
+    pub shipping_address: std::collections::BTreeMap<String, String>,
     pub placed_at: Timestamp,
     pub paid_at: Option<Timestamp>,
     pub cancellation_request: Option<CancellationDto>,
@@ -498,13 +491,7 @@ impl OrderDocument {
             shipping_fee: order.shipping_fee_minor,
             total: order.total_minor(),
             payment_method: order.payment_method.code().to_owned(),
-            shipping_address: AddressDto {
-                name: order.shipping_address.name.clone(),
-                street: order.shipping_address.street.clone(),
-                city: order.shipping_address.city.clone(),
-                postal_code: order.shipping_address.postal_code.clone(),
-                country: order.shipping_address.country.clone(),
-            },
+            shipping_address: order.shipping_address.fields().clone(),
             placed_at: order.placed_at,
             paid_at: order.paid_at,
             cancellation_request: order.cancellation.as_ref().map(|request| CancellationDto {

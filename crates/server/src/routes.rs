@@ -83,6 +83,25 @@ fn money(field: &'static str, money: &MoneyDto) -> Result<Money, ApiError> {
     Money::parse(money.amount, currency).map_err(|error| invalid(field, error.to_string()))
 }
 
+/// The address object as text fields: strings as given, numbers and booleans as text,
+/// nulls left out; nested objects and arrays are refused.
+fn address(
+    object: serde_json::Map<String, serde_json::Value>,
+) -> Result<ShippingAddress, ApiError> {
+    let mut fields = Vec::with_capacity(object.len());
+    for (key, value) in object {
+        let text = match value {
+            serde_json::Value::String(text) => text,
+            serde_json::Value::Number(number) => number.to_string(),
+            serde_json::Value::Bool(flag) => flag.to_string(),
+            serde_json::Value::Null => continue,
+            _ => return Err(invalid("shipping_address", format!("`{key}` must be text"))),
+        };
+        fields.push((key, text));
+    }
+    Ok(ShippingAddress::parse(fields)?)
+}
+
 fn document(state: &AppState, caller: &Caller, order: &Order) -> String {
     serde_json::to_string(&OrderDocument::new(
         order,
@@ -353,13 +372,7 @@ pub async fn place_order(
                 .iter()
                 .map(|line| (ProductId::from_uuid(line.product_id), line.quantity))
                 .collect(),
-            shipping_address: ShippingAddress {
-                name: input.shipping_address.name,
-                street: input.shipping_address.street,
-                city: input.shipping_address.city,
-                postal_code: input.shipping_address.postal_code,
-                country: input.shipping_address.country,
-            },
+            shipping_address: address(input.shipping_address)?,
             payment_method: payment_method("payment_method", &input.payment_method)?,
         })
     })();

@@ -232,13 +232,8 @@ impl<'c> Sim<'c> {
             buyer_id: buyer,
             seller_id: seller,
             lines,
-            shipping_address: ShippingAddress {
-                name: "Sim Buyer".into(),
-                street: "1 Loop Road".into(),
-                city: "Replay".into(),
-                postal_code: "0000".into(),
-                country: "NL".into(),
-            },
+            shipping_address: ShippingAddress::parse([("city".to_owned(), "Replay".to_owned())])
+                .expect("a valid address"),
             payment_method: method,
         };
         let decision = place(command, Actor::Buyer(buyer), self.now, &self.config.policy)

@@ -42,13 +42,17 @@ impl PlaceOrder {
                 shipping_fee: Money::parse(500, eur).expect("a valid fee"),
                 processing_days: Some(3),
             }],
-            shipping_address: ShippingAddress {
-                name: "Ada Buyer".into(),
-                street: "1 Main Street".into(),
-                city: "Berlin".into(),
-                postal_code: "10115".into(),
-                country: "DE".into(),
-            },
+            shipping_address: ShippingAddress::parse(
+                [
+                    ("name", "Ada Buyer"),
+                    ("street", "1 Main Street"),
+                    ("city", "Berlin"),
+                    ("postal_code", "10115"),
+                    ("country", "DE"),
+                ]
+                .map(|(key, value)| (key.to_owned(), value.to_owned())),
+            )
+            .expect("the sample address is valid"),
             payment_method: PaymentMethod::Card,
         }
     }

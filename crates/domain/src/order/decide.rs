@@ -95,7 +95,6 @@ pub fn place(
             "the order total is zero; there is nothing to pay",
         ));
     }
-    let shipping_address = validate_address(shipping_address)?;
     let handling_days = order_lines
         .iter()
         .map(|line| line.processing_days)
@@ -1337,25 +1336,6 @@ fn validate_line(
         unit_price_minor: line.unit_price.amount_minor(),
         shipping_fee_minor: line.shipping_fee.amount_minor(),
         processing_days,
-    })
-}
-
-fn validate_address(
-    address: crate::order::ShippingAddress,
-) -> Result<crate::order::ShippingAddress, Rejection> {
-    let country = address.country.trim().to_uppercase();
-    if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) {
-        return Err(Rejection::validation(
-            "shipping_address.country",
-            "use the two-letter ISO 3166 country code, e.g. DE",
-        ));
-    }
-    Ok(crate::order::ShippingAddress {
-        name: required_text("shipping_address.name", address.name, 200)?,
-        street: required_text("shipping_address.street", address.street, 200)?,
-        city: required_text("shipping_address.city", address.city, 200)?,
-        postal_code: required_text("shipping_address.postal_code", address.postal_code, 20)?,
-        country,
     })
 }
 

@@ -25,6 +25,7 @@ use crate::money::Currency;
 use crate::payment::{PaymentMethod, RefundDestination};
 use crate::reason::{CancelReason, DisputeReason, Fault, ReturnReason};
 use deadline::{Deadline, DeadlineKind};
+use rejection::Rejection;
 
 /// Where an order is in its life (SPEC section 2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -80,15 +81,63 @@ impl Line {
     }
 }
 
-/// Where the parcel goes.
+/// Where the parcel goes: the fields the buyer gave (such as `name`, `street`, `city`,
+/// `postal_code`, `country`), kept as given. SPEC 14 leaves the address's shape to the
+/// marketplace, so orderly bounds it but does not impose one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ShippingAddress {
-    pub name: String,
-    pub street: String,
-    pub city: String,
-    pub postal_code: String,
-    /// ISO 3166 alpha-2, upper case.
-    pub country: String,
+#[serde(transparent)]
+pub struct ShippingAddress(std::collections::BTreeMap<String, String>);
+
+/// Most fields an address may have.
+pub const ADDRESS_FIELDS_MAX: usize = 20;
+/// Longest field name and value, in characters.
+pub const ADDRESS_KEY_LEN_MAX: usize = 50;
+pub const ADDRESS_VALUE_LEN_MAX: usize = 300;
+
+impl ShippingAddress {
+    /// An address from its fields: 1 to 20 of them, names of 1 to 50 characters, values
+    /// trimmed and at most 300 characters, at least one not empty.
+    pub fn parse(fields: impl IntoIterator<Item = (String, String)>) -> Result<Self, Rejection> {
+        let invalid = |detail: String| Rejection::Validation {
+            field: "shipping_address",
+            detail,
+        };
+        let mut map = std::collections::BTreeMap::new();
+        for (key, value) in fields {
+            let key = key.trim().to_owned();
+            if key.is_empty() || key.chars().count() > ADDRESS_KEY_LEN_MAX {
+                return Err(invalid(format!(
+                    "field names must be 1 to {ADDRESS_KEY_LEN_MAX} characters"
+                )));
+            }
+            let value = value.trim().to_owned();
+            if value.chars().count() > ADDRESS_VALUE_LEN_MAX {
+                return Err(invalid(format!(
+                    "`{key}` must be at most {ADDRESS_VALUE_LEN_MAX} characters"
+                )));
+            }
+            map.insert(key, value);
+        }
+        if map.len() > ADDRESS_FIELDS_MAX {
+            return Err(invalid(format!("use at most {ADDRESS_FIELDS_MAX} fields")));
+        }
+        if map.values().all(String::is_empty) {
+            return Err(invalid(
+                "give the address, e.g. name, street, city, postal_code and country".into(),
+            ));
+        }
+        Ok(Self(map))
+    }
+
+    /// Every field, by name.
+    pub fn fields(&self) -> &std::collections::BTreeMap<String, String> {
+        &self.0
+    }
+
+    /// One field's value.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
 }
 
 /// The state of a buyer's cancellation request (SPEC 15.15).

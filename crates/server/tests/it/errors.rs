@@ -327,3 +327,48 @@ async fn a_revoked_token_stops_working_at_once() {
     assert_problem(&unknown, 404, "not_found").await;
     close(market, database).await;
 }
+
+#[tokio::test]
+async fn the_shipping_address_is_the_marketplaces_shape_within_bounds() {
+    let (market, database) = sqlite_market().await;
+    let app = &market.app;
+    let order = |address: serde_json::Value| json!({"lines": [{"product_id": market.product, "quantity": 1}], "shipping_address": address, "payment_method": "card"});
+    let other_shape = app
+        .post(
+            &market.buyer,
+            "/api/v1/orders",
+            order(json!({"line1": "1 Main St", "zip": 10115, "country_code": "DE"})),
+        )
+        .await;
+    assert_eq!(other_shape.status, 201, "{other_shape:?}");
+    assert_eq!(
+        other_shape.body["shipping_address"],
+        json!({"line1": "1 Main St", "zip": "10115", "country_code": "DE"})
+    );
+    assert_problem(
+        &app.post(&market.buyer, "/api/v1/orders", order(json!({})))
+            .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_problem(
+        &app.post(
+            &market.buyer,
+            "/api/v1/orders",
+            order(json!({"street": {"nested": 1}})),
+        )
+        .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_problem(
+        &app.post(&market.buyer, "/api/v1/orders", order(json!("Berlin")))
+            .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    close(market, database).await;
+}
