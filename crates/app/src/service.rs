@@ -552,6 +552,7 @@ fn validation(field: &'static str, detail: impl Into<String>) -> AppError {
 fn command_name(command: &Command) -> &'static str {
     match command {
         Command::ExpireDeadline { .. } => "expire_deadline",
+        Command::Cancel { .. } => "cancel",
         other => other
             .action(Status::AwaitingShipment)
             .map_or("unknown", |action| action.code()),

@@ -448,7 +448,11 @@ pub struct OrderDocument {
     pub paid_at: Option<Timestamp>,
     pub cancellation_request: Option<CancellationDto>,
     pub frozen: bool,
+    /// The open return, refund-only claim, dispute or refused delivery; null when none is
+    /// open (SPEC 14).
     pub claim: Option<ClaimDto>,
+    /// The latest claim in any state, including settled or closed ones.
+    pub latest_claim: Option<ClaimDto>,
     pub shipment: Option<ShipmentDto>,
     pub delivered_at: Option<Timestamp>,
     pub extension: Option<ExtensionDto>,
@@ -504,7 +508,8 @@ impl OrderDocument {
                 rejection_reason: request.rejection_reason.clone(),
             }),
             frozen: order.frozen,
-            claim: order.claim.as_ref().map(ClaimDto::new),
+            claim: order.open_claim().map(ClaimDto::new),
+            latest_claim: order.claim.as_ref().map(ClaimDto::new),
             shipment: order.shipment.as_ref().map(|shipment| ShipmentDto {
                 carrier: shipment.carrier.clone(),
                 tracking_number: shipment.tracking_number.clone(),

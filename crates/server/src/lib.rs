@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, Method, StatusCode};
+use axum::http::{HeaderName, Method};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -293,9 +293,4 @@ pub async fn run_deadline_worker(
             _ = shutdown.changed() => return,
         }
     }
-}
-
-/// Status of a `Response`, for tests.
-pub fn status_of(response: &Response) -> StatusCode {
-    response.status()
 }

@@ -341,6 +341,9 @@ async fn seed_001_a_dispute_with_a_counter_offer_ends_in_a_partial_refund() {
         assert_eq!(countered["claim"]["offer"], 1_000);
         let accepted = market.ok(&market.buyer, &id, "claim/accept", json!({})).await;
         assert_eq!(accepted["status"], "completed");
+        assert_eq!(accepted["claim"], json!(null), "no claim is open any more");
+        assert_eq!(accepted["latest_claim"]["status"], "resolved");
+        assert_eq!(accepted["latest_claim"]["refund"], 1_000);
         assert_eq!(accepted["escrow"], json!({"held": 0, "released": TOTAL - 1_000, "refunded": 1_000, "captured": TOTAL}));
     })
     .await;
