@@ -137,3 +137,47 @@ async fn a_refusal_is_replayed_too_and_placing_twice_with_one_key_makes_one_orde
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_key_whose_first_request_is_still_running_is_a_conflict() {
+    let (market, database) = sqlite_market().await;
+    let app = &market.app;
+    let id = market.placed().await;
+    let path = format!("/api/v1/orders/{id}/pay");
+    let body = serde_json::to_vec(&json!({})).expect("json");
+    // Arrange: the same request with this key is in flight (reserved, not finished).
+    let account = app
+        .get(&market.buyer, &format!("/api/v1/orders/{id}"))
+        .await
+        .body["buyer_id"]
+        .as_str()
+        .expect("buyer id")
+        .parse()
+        .map(orderly_domain::AccountId::from_uuid)
+        .expect("uuid");
+    let print = orderly_server::extract::fingerprint("POST", &path, &body);
+    let begun = app
+        .inner
+        .store
+        .idempotency_begin(account, "pay-1", &print, app.inner.now(), 60)
+        .await
+        .expect("reserve");
+    assert_eq!(begun, orderly_store::IdempotencyBegin::Started);
+    // Act
+    let reply = app
+        .request(
+            "POST",
+            &path,
+            Some(&market.buyer),
+            Some(&json!({})),
+            Some("pay-1"),
+        )
+        .await;
+    // Assert: 409, and the order is untouched.
+    assert_eq!((reply.status, reply.code()), (409, "conflict"), "{reply:?}");
+    assert_eq!(
+        market.order(&market.buyer, &id).await["status"],
+        "awaiting_payment"
+    );
+    close(market, database).await;
+}

@@ -19,6 +19,8 @@ pub fn start_time() -> Timestamp {
 /// A running server.
 pub struct TestApp {
     pub url: String,
+    /// The application behind the server, for arranging what HTTP cannot.
+    pub inner: Arc<App>,
     client: reqwest::Client,
     stop: Option<tokio::sync::watch::Sender<bool>>,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -64,7 +66,8 @@ impl TestApp {
             .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("address"));
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
-        let state = AppState::new(Arc::new(app), per_minute);
+        let inner = Arc::new(app);
+        let state = AppState::new(inner.clone(), per_minute);
         let server = tokio::spawn(async move {
             orderly_server::serve(listener, state, async move {
                 let _ = stopped.changed().await;
@@ -74,6 +77,7 @@ impl TestApp {
         });
         Self {
             url,
+            inner,
             client: reqwest::Client::new(),
             stop: Some(stop),
             server: Some(server),
