@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+mod bench_http;
 mod config;
 mod serve;
 mod story;
@@ -118,6 +119,19 @@ enum Bench {
         #[arg(long, default_value_t = 200)]
         stories: u64,
     },
+    /// The HTTP API under load: GET /healthz as a baseline, then the cancellation story
+    /// (place, pay, verify, request, approve) from many concurrent clients, in one run.
+    Http {
+        /// Defaults to a fresh SQLite file in the temp directory.
+        #[arg(long)]
+        db: Option<String>,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        /// Seconds per phase.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -209,6 +223,14 @@ fn main() -> std::process::ExitCode {
             let store = orderly_store::connect(&db, &Default::default()).await?;
             report_integrity(store.check_integrity().await?)
         }),
+        Commands::Bench {
+            what:
+                Bench::Http {
+                    db,
+                    clients,
+                    seconds,
+                },
+        } => block_on(bench_http::run(db, clients, seconds)),
         Commands::Bench {
             what:
                 Bench::Store {
