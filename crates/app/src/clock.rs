@@ -6,9 +6,16 @@ use std::sync::Mutex;
 
 use jiff::Timestamp;
 
-/// The current time, as the app sees it.
+/// The current time, as the app sees it: always whole microseconds, the precision the
+/// store keeps, so that a deadline read back from the database is due exactly when the
+/// order says it is.
 pub trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;
+}
+
+/// `at` without its sub-microsecond part.
+pub fn whole_microseconds(at: Timestamp) -> Timestamp {
+    Timestamp::from_microsecond(at.as_microsecond()).expect("truncating keeps a timestamp in range")
 }
 
 /// The real clock.
@@ -20,7 +27,7 @@ impl Clock for SystemClock {
         reason = "the one place that reads the system clock"
     )]
     fn now(&self) -> Timestamp {
-        Timestamp::now()
+        whole_microseconds(Timestamp::now())
     }
 }
 
@@ -32,7 +39,7 @@ pub struct TestClock {
 impl TestClock {
     pub fn new(start: Timestamp) -> Self {
         Self {
-            now: Mutex::new(start),
+            now: Mutex::new(whole_microseconds(start)),
         }
     }
 
@@ -54,5 +61,18 @@ impl Clock for TestClock {
             .now
             .lock()
             .expect("the test clock's lock is never poisoned")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clocks_keep_whole_microseconds() {
+        let at: Timestamp = "2026-11-23T05:20:37.508549458Z".parse().expect("valid");
+        let clock = TestClock::new(at);
+        assert_eq!(clock.now().to_string(), "2026-11-23T05:20:37.508549Z");
+        assert_eq!(SystemClock.now().subsec_nanosecond() % 1_000, 0);
     }
 }

@@ -586,3 +586,27 @@ async fn lists_show_each_party_its_own_orders_newest_first_and_history_oldest_fi
     })
     .await;
 }
+
+#[tokio::test]
+async fn deadlines_fire_on_time_whatever_the_clocks_sub_microsecond_digits() {
+    // A clock started at an instant with nanoseconds, as a real start-up is.
+    let database = orderly_testkit::TestDb::sqlite();
+    let start: jiff::Timestamp = "2026-11-23T05:20:37.508549458Z".parse().expect("valid");
+    let market = Market::open(TestApp::start(&database.url, start).await).await;
+    let id = market.verified().await;
+    market
+        .ok(
+            &market.buyer,
+            &id,
+            "cancel",
+            json!({"reason": "duplicate_order"}),
+        )
+        .await;
+    market.app.advance(72 * HOUR).await;
+    let order = market.order(&market.buyer, &id).await;
+    assert_eq!(
+        order["cancellation_request"]["status"], "auto_approved",
+        "{order}"
+    );
+    close(market, database).await;
+}
