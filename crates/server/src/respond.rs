@@ -24,6 +24,17 @@ pub struct RequestKey<'a> {
     pub body: &'a [u8],
 }
 
+impl<'a> RequestKey<'a> {
+    /// A POST to `uri` with `body`.
+    pub fn post(uri: &'a axum::extract::OriginalUri, body: &'a crate::extract::Body) -> Self {
+        Self {
+            method: "POST",
+            path: uri.path(),
+            body: &body.0,
+        }
+    }
+}
+
 /// A JSON answer with its status.
 pub fn json_response(status: u16, body: String) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -117,36 +128,11 @@ pub async fn command(
     command: Command,
     render: Render,
 ) -> Response {
-    let (key, print) = match begin(state, caller, headers, &request).await {
-        Err(error) => return error.into_response(),
-        Ok(Begin::Replay(response)) => return response,
-        Ok(Begin::NoKey) => (None, None),
-        Ok(Begin::Started(key, print)) => (Some(key), Some(print)),
-    };
-    let idempotency = match (&key, &print) {
-        (Some(key), Some(print)) => Some(Idempotency {
-            key: key.clone(),
-            fingerprint: print.clone(),
-            render: render.clone(),
-        }),
-        _ => None,
-    };
-    match state
-        .app
-        .command(caller.actor(), order_id, command, idempotency)
-        .await
-    {
-        Ok(committed) => {
-            let (status, body) = render(&committed.order);
-            json_response(status, body)
-        }
-        Err(error) => match (key, print) {
-            (Some(key), Some(print)) => {
-                finish_failed(state, caller, key, print, error.into()).await
-            }
-            _ => ApiError::from(error).into_response(),
-        },
-    }
+    let actor = caller.actor();
+    committed(state, caller, headers, request, render, |idempotency| {
+        state.app.command(actor, order_id, command, idempotency)
+    })
+    .await
 }
 
 /// Places an order (its answer stored atomically like a command's).
@@ -158,30 +144,46 @@ pub async fn place(
     input: orderly_app::NewOrder,
     render: Render,
 ) -> Response {
-    let (key, print) = match begin(state, caller, headers, &request).await {
+    let buyer = caller.id();
+    committed(state, caller, headers, request, render, |idempotency| {
+        state.app.place_order(buyer, input, idempotency)
+    })
+    .await
+}
+
+/// The shared path of `command` and `place`: check the key, run the change with the
+/// idempotent response to store in its transaction, answer with `render`.
+async fn committed<F, Fut>(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    request: RequestKey<'_>,
+    render: Render,
+    run: F,
+) -> Response
+where
+    F: FnOnce(Option<Idempotency>) -> Fut,
+    Fut: Future<Output = Result<orderly_store::Committed, orderly_app::AppError>>,
+{
+    let started = match begin(state, caller, headers, &request).await {
         Err(error) => return error.into_response(),
         Ok(Begin::Replay(response)) => return response,
-        Ok(Begin::NoKey) => (None, None),
-        Ok(Begin::Started(key, print)) => (Some(key), Some(print)),
+        Ok(Begin::NoKey) => None,
+        Ok(Begin::Started(key, print)) => Some((key, print)),
     };
-    let idempotency = match (&key, &print) {
-        (Some(key), Some(print)) => Some(Idempotency {
-            key: key.clone(),
-            fingerprint: print.clone(),
-            render: render.clone(),
-        }),
-        _ => None,
-    };
-    match state.app.place_order(caller.id(), input, idempotency).await {
+    let idempotency = started.as_ref().map(|(key, print)| Idempotency {
+        key: key.clone(),
+        fingerprint: print.clone(),
+        render: render.clone(),
+    });
+    match run(idempotency).await {
         Ok(committed) => {
             let (status, body) = render(&committed.order);
             json_response(status, body)
         }
-        Err(error) => match (key, print) {
-            (Some(key), Some(print)) => {
-                finish_failed(state, caller, key, print, error.into()).await
-            }
-            _ => ApiError::from(error).into_response(),
+        Err(error) => match started {
+            Some((key, print)) => finish_failed(state, caller, key, print, error.into()).await,
+            None => ApiError::from(error).into_response(),
         },
     }
 }

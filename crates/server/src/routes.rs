@@ -29,6 +29,23 @@ fn order_id(text: &str) -> Result<OrderId, ApiError> {
         .map_err(|_| ApiError::Rejected(Rejection::NotFound))
 }
 
+/// 403 unless the caller has `role`: for the endpoints outside an order, whose role rules
+/// are not the domain's.
+fn require_role(caller: &Caller, role: Role, action: &'static str) -> Result<(), ApiError> {
+    if caller.role() == role {
+        return Ok(());
+    }
+    Err(ApiError::Rejected(Rejection::Forbidden {
+        action,
+        role: caller.role(),
+        allowed: match role {
+            Role::Buyer => "buyers",
+            Role::Seller => "sellers",
+            Role::Admin | Role::System => "platform admins",
+        },
+    }))
+}
+
 fn invalid(field: &'static str, detail: impl Into<String>) -> ApiError {
     ApiError::Rejected(Rejection::Validation {
         field,
@@ -139,19 +156,9 @@ pub async fn create_account(
     uri: OriginalUri,
     body: Body,
 ) -> Response {
-    let request = RequestKey {
-        method: "POST",
-        path: uri.path(),
-        body: &body.0,
-    };
+    let request = RequestKey::post(&uri, &body);
     let work = || async {
-        if caller.role() != Role::Admin {
-            return Err(ApiError::Rejected(Rejection::Forbidden {
-                action: "create_account",
-                role: caller.role(),
-                allowed: "platform admins",
-            }));
-        }
+        require_role(&caller, Role::Admin, "create_account")?;
         let input: CreateAccount = body.parse()?;
         let role = match input.role.as_str() {
             "buyer" => Role::Buyer,
@@ -190,19 +197,9 @@ pub async fn revoke_account(
     uri: OriginalUri,
     body: Body,
 ) -> Response {
-    let request = RequestKey {
-        method: "POST",
-        path: uri.path(),
-        body: &body.0,
-    };
+    let request = RequestKey::post(&uri, &body);
     let work = || async {
-        if caller.role() != Role::Admin {
-            return Err(ApiError::Rejected(Rejection::Forbidden {
-                action: "revoke_account",
-                role: caller.role(),
-                allowed: "platform admins",
-            }));
-        }
+        require_role(&caller, Role::Admin, "revoke_account")?;
         let _: Empty = body.parse()?;
         let id = id
             .parse::<Uuid>()
@@ -230,19 +227,9 @@ pub async fn create_product(
     uri: OriginalUri,
     body: Body,
 ) -> Response {
-    let request = RequestKey {
-        method: "POST",
-        path: uri.path(),
-        body: &body.0,
-    };
+    let request = RequestKey::post(&uri, &body);
     let work = || async {
-        if caller.role() != Role::Seller {
-            return Err(ApiError::Rejected(Rejection::Forbidden {
-                action: "create_product",
-                role: caller.role(),
-                allowed: "sellers",
-            }));
-        }
+        require_role(&caller, Role::Seller, "create_product")?;
         let input: CreateProduct = body.parse()?;
         let product = state
             .app
@@ -347,13 +334,7 @@ pub async fn place_order(
     body: Body,
 ) -> Response {
     let input = (|| {
-        if caller.role() != Role::Buyer {
-            return Err(ApiError::Rejected(Rejection::Forbidden {
-                action: "place_order",
-                role: caller.role(),
-                allowed: "buyers",
-            }));
-        }
+        require_role(&caller, Role::Buyer, "place_order")?;
         let input: PlaceOrderRequest = body.parse()?;
         for (index, line) in input.lines.iter().enumerate() {
             if line.quantity == 0 || line.quantity > orderly_domain::order::decide::QUANTITY_MAX {
@@ -380,11 +361,7 @@ pub async fn place_order(
         Ok(input) => input,
         Err(error) => return error.into_response(),
     };
-    let request = RequestKey {
-        method: "POST",
-        path: uri.path(),
-        body: &body.0,
-    };
+    let request = RequestKey::post(&uri, &body);
     let render = order_render(&state, &caller, created);
     respond::place(&state, &caller, &headers, request, input, render).await
 }
@@ -597,11 +574,7 @@ pub async fn send_message(
             serde_json::to_string(&message_document(message)).expect("serialisable"),
         )
     });
-    let request = RequestKey {
-        method: "POST",
-        path: uri.path(),
-        body: &body.0,
-    };
+    let request = RequestKey::post(&uri, &body);
     respond::command(
         &state, &caller, &headers, request, order_id, command, render,
     )
@@ -672,7 +645,7 @@ macro_rules! order_action {
                 Err(error) => return error.into_response(),
             };
             let render = order_render(&state, &caller, $status);
-            let request = RequestKey { method: "POST", path: uri.path(), body: &body.0 };
+            let request = RequestKey::post(&uri, &body);
             respond::command(&state, &caller, &headers, request, order_id, command, render).await
         }
     };
@@ -1100,19 +1073,9 @@ pub async fn advance_clock(
     uri: OriginalUri,
     body: Body,
 ) -> Response {
-    let request = RequestKey {
-        method: "POST",
-        path: uri.path(),
-        body: &body.0,
-    };
+    let request = RequestKey::post(&uri, &body);
     let work = || async {
-        if caller.role() != Role::Admin {
-            return Err(ApiError::Rejected(Rejection::Forbidden {
-                action: "advance_test_clock",
-                role: caller.role(),
-                allowed: "platform admins",
-            }));
-        }
+        require_role(&caller, Role::Admin, "advance_test_clock")?;
         let input: AdvanceRequest = body.parse()?;
         let now = state.app.advance_clock(input.seconds).await?;
         Ok((
