@@ -67,37 +67,8 @@ async fn the_worker_catches_up_after_downtime_without_firing_early() {
         clock.clone(),
         Default::default(),
     );
-    let (seller, _) = app
-        .create_account(orderly_domain::Role::Seller, "S")
-        .await
-        .expect("seller");
-    let (buyer, _) = app
-        .create_account(orderly_domain::Role::Buyer, "B")
-        .await
-        .expect("buyer");
-    let eur = orderly_domain::Currency::parse("EUR").expect("EUR");
-    let product = app
-        .create_product(
-            seller.id,
-            orderly_app::NewProduct {
-                title: "x".into(),
-                price: orderly_domain::Money::parse(100, eur).expect("valid"),
-                shipping_fee: orderly_domain::Money::parse(0, eur).expect("valid"),
-                stock: 10,
-                processing_days: 3,
-            },
-        )
-        .await
-        .expect("product");
-    let new_order = || orderly_app::NewOrder {
-        lines: vec![(product.id, 1)],
-        shipping_address: orderly_domain::ShippingAddress::parse([(
-            "city".to_owned(),
-            "C".to_owned(),
-        )])
-        .expect("valid"),
-        payment_method: orderly_domain::PaymentMethod::Card,
-    };
+    let (buyer, product) = shop(&app).await;
+    let new_order = || order_of(product);
     let early = app
         .place_order(buyer.id, new_order(), None)
         .await
@@ -155,45 +126,12 @@ async fn two_processes_on_one_database_fire_each_deadline_once() {
         };
         let (first, first_clock) = open().await;
         let (second, second_clock) = open().await;
-        let (seller, _) = first
-            .create_account(orderly_domain::Role::Seller, "S")
-            .await
-            .expect("seller");
-        let (buyer, _) = first
-            .create_account(orderly_domain::Role::Buyer, "B")
-            .await
-            .expect("buyer");
-        let eur = orderly_domain::Currency::parse("EUR").expect("EUR");
-        let product = first
-            .create_product(
-                seller.id,
-                orderly_app::NewProduct {
-                    title: "x".into(),
-                    price: orderly_domain::Money::parse(100, eur).expect("valid"),
-                    shipping_fee: orderly_domain::Money::parse(0, eur).expect("valid"),
-                    stock: 1_000,
-                    processing_days: 3,
-                },
-            )
-            .await
-            .expect("product");
+        let (buyer, product) = shop(&first).await;
         let orders = 30;
         let mut ids = Vec::new();
         for _ in 0..orders {
             let placed = first
-                .place_order(
-                    buyer.id,
-                    orderly_app::NewOrder {
-                        lines: vec![(product.id, 1)],
-                        shipping_address: orderly_domain::ShippingAddress::parse([(
-                            "city".to_owned(),
-                            "C".to_owned(),
-                        )])
-                        .expect("valid"),
-                        payment_method: orderly_domain::PaymentMethod::Card,
-                    },
-                    None,
-                )
+                .place_order(buyer.id, order_of(product), None)
                 .await
                 .expect("placed");
             let actor = orderly_domain::Actor::Buyer(buyer.id);
@@ -238,5 +176,46 @@ async fn two_processes_on_one_database_fire_each_deadline_once() {
         }
         drop((first, second));
         database.drop_database().await;
+    }
+}
+
+/// A seller with a product (stock 1000, 3 days' processing) and a buyer, made through the
+/// app; returns the buyer and the product.
+async fn shop(app: &orderly_app::App) -> (orderly_store::Account, orderly_domain::ProductId) {
+    let (seller, _) = app
+        .create_account(orderly_domain::Role::Seller, "S")
+        .await
+        .expect("seller");
+    let (buyer, _) = app
+        .create_account(orderly_domain::Role::Buyer, "B")
+        .await
+        .expect("buyer");
+    let eur = orderly_domain::Currency::parse("EUR").expect("EUR");
+    let product = app
+        .create_product(
+            seller.id,
+            orderly_app::NewProduct {
+                title: "x".into(),
+                price: orderly_domain::Money::parse(100, eur).expect("valid"),
+                shipping_fee: orderly_domain::Money::parse(0, eur).expect("valid"),
+                stock: 1_000,
+                processing_days: 3,
+            },
+        )
+        .await
+        .expect("product");
+    (buyer, product.id)
+}
+
+/// One unit of `product`, paid by card.
+fn order_of(product: orderly_domain::ProductId) -> orderly_app::NewOrder {
+    orderly_app::NewOrder {
+        lines: vec![(product, 1)],
+        shipping_address: orderly_domain::ShippingAddress::parse([(
+            "city".to_owned(),
+            "C".to_owned(),
+        )])
+        .expect("valid"),
+        payment_method: orderly_domain::PaymentMethod::Card,
     }
 }
