@@ -610,3 +610,166 @@ async fn deadlines_fire_on_time_whatever_the_clocks_sub_microsecond_digits() {
     );
     close(market, database).await;
 }
+
+#[tokio::test]
+async fn seed_004_a_seller_cancels_only_for_its_own_fault_and_pays_a_penalty_point() {
+    on_each_backend(async |market: &Market| {
+        let id = market.verified().await;
+        let buyer_reason = market
+            .act(
+                &market.seller,
+                &id,
+                "seller-cancel",
+                json!({"reason": "no_longer_needed"}),
+            )
+            .await;
+        assert_eq!(
+            (buyer_reason.status, buyer_reason.code()),
+            (422, "validation_failed")
+        );
+        let cancelled = market
+            .ok(
+                &market.seller,
+                &id,
+                "seller-cancel",
+                json!({"reason": "out_of_stock"}),
+            )
+            .await;
+        assert_eq!(cancelled["status"], "cancelled");
+        assert_eq!(cancelled["ending"]["fault"], "seller");
+        assert_eq!(cancelled["refunds"][0]["amount"], TOTAL);
+        let seller = market
+            .app
+            .get(
+                &market.buyer,
+                &format!("/api/v1/sellers/{}", market.seller_id),
+            )
+            .await;
+        assert_eq!(seller.body["rating"]["penalty_points"], 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn seed_002_a_complaint_is_recorded_in_the_history() {
+    on_each_backend(async |market: &Market| {
+        let id = market.verified().await;
+        market
+            .ok(
+                &market.buyer,
+                &id,
+                "cancel",
+                json!({"reason": "seller_unresponsive", "complaint": "no answer for days"}),
+            )
+            .await;
+        let history = market
+            .app
+            .get(ADMIN_TOKEN, &format!("/api/v1/orders/{id}/events"))
+            .await;
+        let complaint = history.body["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .find(|event| event["type"] == "complaint_filed")
+            .expect("the complaint is an event");
+        assert_eq!(complaint["data"]["text"], "no answer for days");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn seed_004_the_no_tracking_dispute_opens_six_days_after_shipment() {
+    on_each_backend(async |market: &Market| {
+        let id = market.shipped().await;
+        let body = json!({"reason": "no_tracking_information", "amount": ITEMS, "return_item": false, "explanation": "no tracking updates"});
+        let early = market.act(&market.buyer, &id, "disputes", body.clone()).await;
+        assert_eq!((early.status, early.code()), (409, "invalid_transition"));
+        market.app.advance(6 * DAY).await;
+        let opened = market.ok(&market.buyer, &id, "disputes", body).await;
+        assert_eq!(opened["claim"]["reason"], "no_tracking_information");
+        // An open claim pauses buyer protection (SPEC 15.9).
+        let protection = opened["deadlines"]
+            .as_array()
+            .expect("deadlines")
+            .iter()
+            .find(|deadline| deadline["kind"] == "buyer_protection")
+            .expect("armed");
+        assert_eq!(protection["paused"], true);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn spec_15_18_an_approved_extension_moves_buyer_protection() {
+    on_each_backend(async |market: &Market| {
+        let id = market.shipped().await;
+        let protection = |order: &serde_json::Value| {
+            order["deadlines"]
+                .as_array()
+                .expect("deadlines")
+                .iter()
+                .find(|deadline| deadline["kind"] == "buyer_protection")
+                .expect("armed")["due_at"]
+                .as_str()
+                .expect("time")
+                .to_owned()
+        };
+        let before = protection(&market.order(&market.buyer, &id).await);
+        let too_long = market
+            .act(
+                &market.buyer,
+                &id,
+                "protection-extension",
+                json!({"days": 31, "reason": "customs"}),
+            )
+            .await;
+        assert_eq!(
+            (too_long.status, too_long.code()),
+            (422, "validation_failed")
+        );
+        market
+            .ok(
+                &market.buyer,
+                &id,
+                "protection-extension",
+                json!({"days": 10, "reason": "held at customs"}),
+            )
+            .await;
+        let approved = market
+            .ok(
+                &market.seller,
+                &id,
+                "protection-extension/approve",
+                json!({}),
+            )
+            .await;
+        assert_eq!(approved["extension"]["status"], "approved");
+        let after = protection(&approved);
+        let after: jiff::Timestamp = after.parse().expect("time");
+        let before: jiff::Timestamp = before.parse().expect("time");
+        assert_eq!(after.duration_since(before).as_hours(), 240);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn seed_004_a_card_refund_not_arrived_by_its_expected_date_is_flagged_overdue() {
+    on_each_backend(async |market: &Market| {
+        let id = market.placed().await;
+        market.ok(&market.buyer, &id, "pay", json!({})).await;
+        let cancelled = market
+            .ok(
+                &market.buyer,
+                &id,
+                "cancel",
+                json!({"reason": "no_longer_needed"}),
+            )
+            .await;
+        assert_eq!(cancelled["refunds"][0]["overdue"], false);
+        market.app.advance(30 * DAY).await;
+        let order = market.order(&market.buyer, &id).await;
+        assert_eq!(order["refunds"][0]["overdue"], true);
+        assert_eq!(order["status"], "cancelled");
+    })
+    .await;
+}
