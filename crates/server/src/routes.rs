@@ -60,7 +60,9 @@ fn one_of<T: Copy>(
     parse: fn(&str) -> Option<T>,
     show: fn(T) -> &'static str,
 ) -> Result<T, ApiError> {
-    parse(code).ok_or_else(|| {
+    // Codes are snake_case; `Changed-My-Mind` and `changed my mind` mean the same.
+    let normal = code.trim().to_ascii_lowercase().replace(['-', ' '], "_");
+    parse(&normal).ok_or_else(|| {
         let known: Vec<&str> = all.iter().map(|value| show(*value)).collect();
         invalid(
             field,
@@ -92,6 +94,29 @@ fn cancel_reason(code: &str) -> Result<CancelReason, ApiError> {
         CancelReason::parse,
         CancelReason::code,
     )
+}
+
+/// A template code, or the words of [001]'s headings ("changed my mind", "wrong item").
+fn template_code(code: &str) -> Option<Template> {
+    Template::parse(code).or(match code {
+        "changed_mind" => Some(Template::ChangedMyMind),
+        "wrong_item" => Some(Template::WrongItemOrdered),
+        "wrong_shipping_address" => Some(Template::WrongAddress),
+        "duplicate" => Some(Template::DuplicateOrder),
+        "delay" => Some(Template::SellerDelay),
+        _ => None,
+    })
+}
+
+/// A return reason, or one of the words buyers use for the same thing.
+fn return_reason(code: &str) -> Option<ReturnReason> {
+    ReturnReason::parse(code).or(match code {
+        "changed_my_mind" | "changed_mind" | "not_needed" => Some(ReturnReason::NoLongerNeeded),
+        "wrong_item" => Some(ReturnReason::WrongItemSent),
+        "broken" => Some(ReturnReason::Damaged),
+        "faulty" => Some(ReturnReason::Defective),
+        _ => None,
+    })
 }
 
 fn money(field: &'static str, money: &MoneyDto) -> Result<Money, ApiError> {
@@ -551,7 +576,7 @@ pub async fn send_message(
                 "template",
                 &template,
                 Template::ALL,
-                Template::parse,
+                template_code,
                 Template::code,
             )?),
             _ => {
@@ -873,7 +898,7 @@ order_action!(
                 "reason",
                 &input.reason,
                 ReturnReason::ALL,
-                ReturnReason::parse,
+                return_reason,
                 ReturnReason::code,
             )?,
             amount_minor: input.amount,
