@@ -257,17 +257,38 @@ pub async fn serve(
         .await
 }
 
+/// How long idempotency records are kept (SPEC 15.20: at least 24 hours).
+pub const IDEMPOTENCY_KEEP_HOURS: i64 = 24;
+
+/// Deletes idempotency records older than [`IDEMPOTENCY_KEEP_HOURS`].
+pub async fn purge_idempotency_records(app: &App, now: jiff::Timestamp) {
+    let before = now - jiff::SignedDuration::from_hours(IDEMPOTENCY_KEEP_HOURS);
+    match app.store.idempotency_purge(before).await {
+        Ok(0) => {}
+        Ok(purged) => tracing::info!(purged, "old idempotency records purged"),
+        Err(error) => tracing::warn!(%error, "could not purge idempotency records"),
+    }
+}
+
 /// The deadline worker: fires due deadlines every `poll` until `shutdown` resolves. On the
 /// real clock it catches up after downtime: every missed deadline fires once, in due order.
+/// Once an hour it also purges idempotency records older than 24 hours.
 pub async fn run_deadline_worker(
     app: Arc<App>,
     poll: Duration,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut shutdown = shutdown;
+    let mut last_purge: Option<jiff::Timestamp> = None;
     loop {
         if *shutdown.borrow() {
             return;
+        }
+        let now = app.now();
+        if last_purge.is_none_or(|at| now.duration_since(at) >= jiff::SignedDuration::from_hours(1))
+        {
+            purge_idempotency_records(&app, now).await;
+            last_purge = Some(now);
         }
         if !app.has_test_clock() {
             match app.run_due_deadlines(app.now()).await {

@@ -181,3 +181,48 @@ async fn a_key_whose_first_request_is_still_running_is_a_conflict() {
     );
     close(market, database).await;
 }
+
+#[tokio::test]
+async fn keys_are_kept_24_hours_then_purged_by_the_worker() {
+    let (market, database) = sqlite_market().await;
+    let app = &market.app;
+    let first = app
+        .request(
+            "POST",
+            "/api/v1/orders",
+            Some(&market.buyer),
+            Some(&market.order_body(1)),
+            Some("k-1"),
+        )
+        .await;
+    assert_eq!(first.status, 201);
+    // 23 hours on the key still guards the request; 25 hours on it is gone.
+    app.advance(23 * 3_600).await;
+    orderly_server::purge_idempotency_records(&app.inner, app.inner.now()).await;
+    let reused = app
+        .request(
+            "POST",
+            "/api/v1/orders",
+            Some(&market.buyer),
+            Some(&market.order_body(2)),
+            Some("k-1"),
+        )
+        .await;
+    assert_eq!(
+        (reused.status, reused.code()),
+        (422, "idempotency_key_reused")
+    );
+    app.advance(2 * 3_600).await;
+    orderly_server::purge_idempotency_records(&app.inner, app.inner.now()).await;
+    let fresh = app
+        .request(
+            "POST",
+            "/api/v1/orders",
+            Some(&market.buyer),
+            Some(&market.order_body(2)),
+            Some("k-1"),
+        )
+        .await;
+    assert_eq!(fresh.status, 201, "{fresh:?}");
+    close(market, database).await;
+}
