@@ -309,6 +309,35 @@ impl App {
         Ok(committed)
     }
 
+    /// "Order again" [004]: a new order with the same products, quantities, address and
+    /// payment method as a finished one, at today's catalogue prices.
+    pub async fn order_again(
+        &self,
+        buyer: AccountId,
+        order_id: OrderId,
+        idempotency: Option<Idempotency>,
+    ) -> Result<Committed, AppError> {
+        let actor = Actor::Buyer(buyer);
+        let order = self.order_for(actor, order_id).await?;
+        orderly_domain::check(
+            &order,
+            orderly_domain::Action::OrderAgain,
+            actor,
+            self.now(),
+            &self.policy,
+        )?;
+        let input = NewOrder {
+            lines: order
+                .lines
+                .iter()
+                .map(|line| (line.product_id, line.quantity))
+                .collect(),
+            shipping_address: order.shipping_address.clone(),
+            payment_method: order.payment_method,
+        };
+        self.place_order(buyer, input, idempotency).await
+    }
+
     /// Runs one command on an order as `actor`, now.
     pub async fn command(
         &self,

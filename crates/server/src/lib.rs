@@ -92,6 +92,7 @@ fn api(test_clock: bool) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::get_seller))
         .routes(routes!(routes::place_order, routes::list_orders))
         .routes(routes!(routes::get_order))
+        .routes(routes!(routes::order_again))
         .routes(routes!(routes::order_events))
         .routes(routes!(routes::list_messages, routes::send_message))
         .routes(routes!(routes::pay))

@@ -151,7 +151,23 @@ pub async fn place(
     .await
 }
 
-/// The shared path of `command` and `place`: check the key, run the change with the
+/// "Order again": a new order like a finished one (answer stored like a command's).
+pub async fn order_again(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    request: RequestKey<'_>,
+    order_id: OrderId,
+    render: Render,
+) -> Response {
+    let buyer = caller.id();
+    committed(state, caller, headers, request, render, |idempotency| {
+        state.app.order_again(buyer, order_id, idempotency)
+    })
+    .await
+}
+
+/// The shared path of `command`, `place` and `order_again`: check the key, run the change with the
 /// idempotent response to store in its transaction, answer with `render`.
 async fn committed<F, Fut>(
     state: &AppState,

@@ -391,6 +391,33 @@ pub async fn place_order(
     respond::place(&state, &caller, &headers, request, input, render).await
 }
 
+#[utoipa::path(post, path = "/api/v1/orders/{id}/order-again", tag = "orders",
+    summary = "Order again (buyer): a new order with the same lines, address and payment method, at today's prices",
+    params(("id" = Uuid, Path, description = "The finished order to repeat")),
+    request_body = Empty,
+    responses((status = 201, body = OrderDocument), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn order_again(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: OriginalUri,
+    body: Body,
+) -> Response {
+    let action = orderly_domain::Action::OrderAgain;
+    let order_id = match authorize(&state, &caller, &id, action.roles(), action.code()).await {
+        Ok(order_id) => order_id,
+        Err(error) => return error.into_response(),
+    };
+    if let Err(error) = body.parse::<Empty>() {
+        return error.into_response();
+    }
+    let request = RequestKey::post(&uri, &body);
+    let render = order_render(&state, &caller, created);
+    respond::order_again(&state, &caller, &headers, request, order_id, render).await
+}
+
 #[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders",
     summary = "The order, with the caller's allowed actions and guidance",
     params(("id" = Uuid, Path)),

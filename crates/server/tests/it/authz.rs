@@ -16,6 +16,7 @@ const ROLES: &[(&str, &str, &[&str])] = &[
     ("POST", "/api/v1/orders", &["buyer"]),
     ("GET", "/api/v1/orders", &["any"]),
     ("GET", "/api/v1/orders/{id}", &["buyer", "seller", "admin"]),
+    ("POST", "/api/v1/orders/{id}/order-again", &["buyer"]),
     (
         "GET",
         "/api/v1/orders/{id}/events",
