@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod clock;
+pub mod delivery;
 pub mod error;
 pub mod outbox;
 pub mod service;

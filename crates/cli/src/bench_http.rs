@@ -97,6 +97,7 @@ pub async fn run(db: Option<String>, clients: usize, seconds: u64) -> anyhow::Re
             let _ = stopped.changed().await;
         },
     ));
+    orderly_app::delivery::install_crypto_provider();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
         .build()?;

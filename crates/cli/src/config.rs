@@ -14,6 +14,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub sqlite: SqliteConfig,
     pub log: LogConfig,
+    pub webhooks: WebhookConfig,
     /// The marketplace's policy (SPEC 12): deadline lengths and the rules the seeds
     /// disagree on. Missing keys keep their defaults.
     pub policy: toml::Table,
@@ -40,6 +41,15 @@ pub struct SqliteConfig {
     pub busy_timeout_ms: u64,
 }
 
+/// Where every domain event is POSTed, signed (SPEC 10). Off while `url` is empty.
+#[derive(Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    pub url: String,
+    /// Signs each delivery (HMAC-SHA256); set it through ORDERLY__WEBHOOKS__SECRET.
+    pub secret: String,
+}
+
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
@@ -55,6 +65,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             sqlite: SqliteConfig::default(),
             log: LogConfig::default(),
+            webhooks: WebhookConfig::default(),
             policy: toml::Table::new(),
         }
     }
@@ -98,6 +109,7 @@ impl fmt::Debug for Config {
             .field("rate_limit_per_minute", &self.server.rate_limit_per_minute)
             .field("sqlite_synchronous", &self.sqlite.synchronous)
             .field("log_format", &self.log.format)
+            .field("webhook_url", &self.webhooks.url)
             .finish_non_exhaustive()
     }
 }
@@ -210,6 +222,13 @@ busy_timeout_ms = 5000
 # text or json
 format = "text"
 filter = "info"
+
+[webhooks]
+# Every domain event is POSTed here, signed with `secret` (header Orderly-Signature:
+# t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">), at least once, in order per
+# order, retried with backoff. Empty: webhooks stay in the outbox until a URL is set.
+url = ""
+secret = ""
 
 [policy]
 # SPEC 12. Windows are "Nh" (hours), "Nd" (days) or "Nbd" (business days).

@@ -1,6 +1,7 @@
-//! `orderly serve`: the HTTP API and the deadline worker as sibling tasks, with graceful
-//! shutdown on Ctrl-C or SIGTERM (requests in flight finish first). `--demo` seeds a demo
-//! seller, products and buyers and prints their tokens and a few `curl` lines.
+//! `orderly serve`: the HTTP API, the deadline worker and the webhook worker as sibling
+//! tasks, with graceful shutdown on Ctrl-C or SIGTERM (requests in flight finish first).
+//! `--demo` seeds a demo seller, products and buyers and prints their tokens and a few
+//! `curl` lines.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,6 +60,27 @@ pub async fn run(config: Config, options: ServeOptions) -> anyhow::Result<()> {
         Duration::from_secs(config.server.deadline_poll_secs.max(1)),
         stopped.clone(),
     ));
+    let webhooks = if config.webhooks.url.is_empty() {
+        tracing::info!("no [webhooks] url: webhooks wait in the outbox");
+        None
+    } else {
+        if config.webhooks.secret.is_empty() {
+            anyhow::bail!(
+                "[webhooks] url is set but secret is empty: set ORDERLY__WEBHOOKS__SECRET"
+            );
+        }
+        let sender =
+            orderly_app::delivery::WebhookSender::new(orderly_app::delivery::WebhookTarget {
+                url: config.webhooks.url.clone(),
+                secret: config.webhooks.secret.clone(),
+            })?;
+        Some(tokio::spawn(orderly_server::run_webhook_worker(
+            app.clone(),
+            sender,
+            Duration::from_secs(1),
+            stopped.clone(),
+        )))
+    };
     let mut server_stopped = stopped.clone();
     let state = AppState::new(app, config.server.rate_limit_per_minute);
     let server = orderly_server::serve(listener, state, async move {
@@ -74,6 +96,11 @@ pub async fn run(config: Config, options: ServeOptions) -> anyhow::Result<()> {
     worker
         .await
         .map_err(|error| anyhow::anyhow!("the deadline worker panicked: {error}"))?;
+    if let Some(webhooks) = webhooks {
+        webhooks
+            .await
+            .map_err(|error| anyhow::anyhow!("the webhook worker panicked: {error}"))?;
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -258,6 +258,35 @@ pub async fn serve(
         .await
 }
 
+/// The webhook worker: delivers the outbox's webhooks every `poll` until `shutdown`.
+pub async fn run_webhook_worker(
+    app: Arc<App>,
+    sender: orderly_app::delivery::WebhookSender,
+    poll: Duration,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut shutdown = shutdown;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let busy = match sender.deliver_once(app.store.as_ref(), app.now()).await {
+            Ok(round) => round.delivered + round.failed > 0,
+            Err(error) => {
+                tracing::error!(%error, "the webhook worker failed; retrying");
+                false
+            }
+        };
+        if busy {
+            continue;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(poll) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
 /// How long idempotency records are kept (SPEC 15.20: at least 24 hours).
 pub const IDEMPOTENCY_KEEP_HOURS: i64 = 24;
 

@@ -233,12 +233,13 @@ macro_rules! store_impl {
                 next.map(from_micros).transpose()
             }
 
-            async fn claim_outbox(&self, now: Timestamp, limit: u32, lease_secs: i64) -> Result<Vec<OutboxMessage>, StoreError> {
+            async fn claim_outbox(&self, topic: &str, now: Timestamp, limit: u32, lease_secs: i64) -> Result<Vec<OutboxMessage>, StoreError> {
                 let mut tx = self.pool.begin_with($begin).await?;
                 let rows = sqlx::query($claim_outbox)
                     .bind(micros(now) + lease_secs * 1_000_000)
                     .bind(micros(now))
                     .bind(i64::from(limit.min(crate::CLAIM_BATCH_MAX)))
+                    .bind(topic)
                     .fetch_all(&mut *tx)
                     .await?;
                 tx.commit().await?;

@@ -331,9 +331,11 @@ pub trait Store: Send + Sync {
     /// sleep and the test clock's steps.
     async fn next_deadline(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError>;
 
-    /// Claims up to `limit` messages ready at `now`: per order, only the oldest undelivered.
+    /// Claims up to `limit` messages of `topic` ready at `now`: per order and topic, only
+    /// the oldest undelivered, so each receiver sees an order's messages in order.
     async fn claim_outbox(
         &self,
+        topic: &str,
         now: Timestamp,
         limit: u32,
         lease_secs: i64,

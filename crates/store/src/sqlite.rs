@@ -177,9 +177,10 @@ crate::backend::store_impl! {
         order by due_at limit $3) \
         returning order_id, kind, due_at",
     claim_outbox: "update outbox set claimed_until = $1, updated_at = $2 where id in ( \
-        select o.id from outbox o where o.delivered_at is null and o.dead_at is null \
+        select o.id from outbox o where o.topic = $4 and o.delivered_at is null and o.dead_at is null \
         and o.next_attempt_at <= $2 and o.claimed_until <= $2 \
-        and not exists (select 1 from outbox p where p.order_id = o.order_id and p.delivered_at is null \
+        and not exists (select 1 from outbox p where p.order_id = o.order_id and p.topic = o.topic \
+        and p.delivered_at is null \
         and p.dead_at is null and p.id < o.id) \
         order by o.id limit $3) \
         returning id, order_id, topic, dedupe_key, payload, attempts",

@@ -235,6 +235,7 @@ async fn health_readiness_metrics_and_docs_are_served() {
 
 #[tokio::test]
 async fn the_test_clock_route_does_not_exist_without_the_flag() {
+    orderly_app::delivery::install_crypto_provider();
     let database = orderly_testkit::TestDb::sqlite();
     let store = orderly_store::connect(&database.url, &Default::default())
         .await

@@ -16,3 +16,4 @@ mod openapi;
 mod restart;
 mod stories;
 mod support;
+mod webhooks;

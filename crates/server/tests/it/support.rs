@@ -50,6 +50,7 @@ impl TestApp {
 
     /// A server whose accounts may each make `per_minute` requests a minute (0: no limit).
     pub async fn start_with_rate_limit(db_url: &str, start: Timestamp, per_minute: u32) -> Self {
+        orderly_app::delivery::install_crypto_provider();
         let store = orderly_store::connect(db_url, &Default::default())
             .await
             .unwrap_or_else(|error| panic!("open {db_url}: {error}"));

@@ -333,23 +333,37 @@ async fn the_outbox_delivers_in_order_per_order_and_retries() {
         let order_id = new_order_id();
         let order = place(store.as_ref(), order_id, BUYER, now).await.order;
         let mut paid = decide(&order, Actor::Buyer(BUYER), Action::Pay, now);
-        paid.outbox = (1..=3)
-            .map(|n| NewOutbox {
-                topic: "webhook".into(),
-                dedupe_key: format!("webhook:{order_id}:{n}"),
-                payload: format!("{{\"n\":{n}}}"),
-            })
-            .collect();
+        paid.outbox = std::iter::once(NewOutbox {
+            topic: "email".into(),
+            dedupe_key: format!("email:{order_id}:1"),
+            payload: "{\"to\":\"buyer\"}".into(),
+        })
+        .chain((1..=3).map(|n| NewOutbox {
+            topic: "webhook".into(),
+            dedupe_key: format!("webhook:{order_id}:{n}"),
+            payload: format!("{{\"n\":{n}}}"),
+        }))
+        .collect();
         store.append(order.version, paid).await.expect("append");
-        assert_eq!(store.outbox_backlog().await.expect("backlog"), 3);
+        assert_eq!(store.outbox_backlog().await.expect("backlog"), 4);
+        // Topics are delivered independently: an undelivered e-mail does not hold back
+        // the order's webhooks.
+        let email = store
+            .claim_outbox("email", now, 10, 30)
+            .await
+            .expect("claim");
+        assert_eq!(email.len(), 1, "{backend}");
 
         // Only the oldest message of the order is handed out.
-        let first = store.claim_outbox(now, 10, 30).await.expect("claim");
+        let first = store
+            .claim_outbox("webhook", now, 10, 30)
+            .await
+            .expect("claim");
         assert_eq!(first.len(), 1, "{backend}");
         assert_eq!(first[0].payload, "{\"n\":1}");
         assert!(
             store
-                .claim_outbox(now, 10, 30)
+                .claim_outbox("webhook", now, 10, 30)
                 .await
                 .expect("claim")
                 .is_empty()
@@ -363,28 +377,37 @@ async fn the_outbox_delivers_in_order_per_order_and_retries() {
             .expect("failed");
         assert!(
             store
-                .claim_outbox(now, 10, 30)
+                .claim_outbox("webhook", now, 10, 30)
                 .await
                 .expect("claim")
                 .is_empty()
         );
-        let again = store.claim_outbox(retry_at, 10, 30).await.expect("claim");
+        let again = store
+            .claim_outbox("webhook", retry_at, 10, 30)
+            .await
+            .expect("claim");
         assert_eq!(again[0].id, first[0].id);
         assert_eq!(again[0].attempts, 1);
         store
             .outbox_delivered(again[0].id, retry_at)
             .await
             .expect("delivered");
-        let second = store.claim_outbox(retry_at, 10, 30).await.expect("claim");
+        let second = store
+            .claim_outbox("webhook", retry_at, 10, 30)
+            .await
+            .expect("claim");
         assert_eq!(second[0].payload, "{\"n\":2}", "{backend}");
         // Giving up on a message lets the rest flow and takes it out of the backlog.
         store
             .outbox_failed(second[0].id, "gone", None, retry_at)
             .await
             .expect("dead");
-        let third = store.claim_outbox(retry_at, 10, 30).await.expect("claim");
+        let third = store
+            .claim_outbox("webhook", retry_at, 10, 30)
+            .await
+            .expect("claim");
         assert_eq!(third[0].payload, "{\"n\":3}");
-        assert_eq!(store.outbox_backlog().await.expect("backlog"), 1);
+        assert_eq!(store.outbox_backlog().await.expect("backlog"), 2);
     })
     .await;
 }
