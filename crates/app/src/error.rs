@@ -14,6 +14,12 @@ pub enum AppError {
     /// Another change won a race for the same order; the caller may retry.
     #[error("the order was changed at the same time by someone else; reload it and try again")]
     Conflict,
+    /// The database cannot be reached or did not answer in time; nothing was done.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The database's disk is full; nothing was written.
+    #[error("the database's disk is full")]
+    StorageFull,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -36,6 +42,8 @@ impl From<StoreError> for AppError {
             StoreError::Invariant(broken) => {
                 AppError::Unexpected(anyhow::anyhow!("invariant: {broken}"))
             }
+            StoreError::Unavailable(detail) => AppError::Unavailable(detail),
+            StoreError::StorageFull => AppError::StorageFull,
             StoreError::Other(error) => AppError::Unexpected(error),
         }
     }

@@ -10,7 +10,10 @@ pub mod error;
 pub mod outbox;
 pub mod service;
 pub mod tokens;
+pub mod workers;
 
 pub use clock::{Clock, SystemClock, TestClock};
 pub use error::AppError;
-pub use service::{App, AppConfig, Idempotency, NewOrder, NewProduct, Render};
+pub use service::{
+    App, AppConfig, EventPage, Idempotency, KeyedRequest, NewOrder, NewProduct, Render,
+};

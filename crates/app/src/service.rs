@@ -42,12 +42,46 @@ pub struct AppConfig {
 /// request can replay it byte for byte.
 pub type Render = Arc<dyn Fn(&Order) -> (u16, String) + Send + Sync>;
 
-/// An `Idempotency-Key` in force for one request.
-#[derive(Clone)]
-pub struct Idempotency {
+/// An `Idempotency-Key` reserved for one request (SPEC 15.20): its answer is stored in
+/// the same transaction as the request's work, under the reservation's owner.
+#[derive(Clone, Debug)]
+pub struct KeyedRequest {
+    pub account_id: AccountId,
     pub key: String,
     pub fingerprint: String,
+    /// The reservation's owner: a request whose key was taken over stores nothing.
+    pub owner: String,
+}
+
+impl KeyedRequest {
+    /// The answer to store for this request.
+    pub fn answer(&self, status: u16, body: String) -> IdempotentResponse {
+        IdempotentResponse {
+            account_id: self.account_id,
+            key: self.key.clone(),
+            owner: self.owner.clone(),
+            fingerprint: self.fingerprint.clone(),
+            status,
+            body,
+        }
+    }
+}
+
+/// An `Idempotency-Key` in force for one command, with how to render its answer from the
+/// order after the command.
+#[derive(Clone)]
+pub struct Idempotency {
+    pub request: KeyedRequest,
     pub render: Render,
+}
+
+/// A page of an order's history as the caller may see it.
+#[derive(Clone, Debug)]
+pub struct EventPage {
+    /// Each event's seq and what the caller may see of it.
+    pub events: Vec<(u64, orderly_domain::EventView)>,
+    /// The seq to continue after, when there is more.
+    pub next: Option<u64>,
 }
 
 /// A buyer's order: products and quantities; prices come from the catalogue.
@@ -80,6 +114,10 @@ pub struct App {
     config: AppConfig,
     /// One deadline run at a time in this process (the store keeps processes apart).
     deadline_run: tokio::sync::Mutex<()>,
+    /// The workers' health, for `/readyz` and `/metrics`.
+    pub health: crate::workers::Health,
+    /// When idempotency records were last purged.
+    last_purge: std::sync::Mutex<Option<Timestamp>>,
 }
 
 impl App {
@@ -96,7 +134,24 @@ impl App {
             test_clock: None,
             config,
             deadline_run: tokio::sync::Mutex::new(()),
+            health: crate::workers::Health::default(),
+            last_purge: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Whether an hour has passed since the last idempotency purge (and notes that one
+    /// runs now).
+    pub fn purge_due(&self, now: Timestamp) -> bool {
+        let mut last = self
+            .last_purge
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let due =
+            last.is_none_or(|at| now.duration_since(at) >= jiff::SignedDuration::from_hours(1));
+        if due {
+            *last = Some(now);
+        }
+        due
     }
 
     /// An app on a test clock that only `advance_clock` moves.
@@ -138,10 +193,13 @@ impl App {
     }
 
     /// Creates an account and returns it with its token (shown once, stored hashed).
+    /// `answer` gives the idempotent answer to store with it; it never sees the token, so
+    /// no token is ever stored in plain text.
     pub async fn create_account(
         &self,
         role: Role,
         name: &str,
+        answer: impl FnOnce(&Account) -> Option<IdempotentResponse>,
     ) -> Result<(Account, String), AppError> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 200 {
@@ -165,15 +223,23 @@ impl App {
             created_at: self.now(),
         };
         let token = tokens::generate();
+        let stored = answer(&account);
         self.store
-            .create_account(&account, &tokens::hash(&token))
+            .create_account(&account, &tokens::hash(&token), stored.as_ref())
             .await?;
         Ok((account, token))
     }
 
     /// Revokes the account's token; a revoked token gets 401 from then on.
-    pub async fn revoke_token(&self, id: AccountId) -> Result<bool, AppError> {
-        Ok(self.store.revoke_token(id, self.now()).await?)
+    pub async fn revoke_token(
+        &self,
+        id: AccountId,
+        answer: Option<IdempotentResponse>,
+    ) -> Result<bool, AppError> {
+        Ok(self
+            .store
+            .revoke_token(id, self.now(), answer.as_ref())
+            .await?)
     }
 
     pub async fn account(&self, id: AccountId) -> Result<Option<Account>, AppError> {
@@ -186,6 +252,7 @@ impl App {
         &self,
         seller: AccountId,
         input: NewProduct,
+        answer: impl FnOnce(&Product) -> Option<IdempotentResponse>,
     ) -> Result<Product, AppError> {
         let title = input.title.trim();
         if title.is_empty() || title.chars().count() > 200 {
@@ -225,7 +292,8 @@ impl App {
             processing_days: input.processing_days,
             created_at: self.now(),
         };
-        self.store.create_product(&product).await?;
+        let stored = answer(&product);
+        self.store.create_product(&product, stored.as_ref()).await?;
         Ok(product)
     }
 
@@ -293,6 +361,7 @@ impl App {
         let policy = self.policy.clone();
         let actor = Actor::Buyer(buyer);
         let stock: Vec<(ProductId, i64)> = reserved.into_iter().collect();
+        let unpaid_orders_max = self.policy.unpaid_orders_per_buyer_max;
         let committed = self
             .store
             .transact(
@@ -301,6 +370,7 @@ impl App {
                     let decision = orderly_domain::place(command.clone(), actor, now, &policy)?;
                     let mut batch = to_batch(decision, None, actor, idempotency.as_ref());
                     batch.stock = stock.clone();
+                    batch.unpaid_orders_max = Some(unpaid_orders_max);
                     Ok(batch)
                 }),
             )
@@ -393,7 +463,8 @@ impl App {
         }
     }
 
-    /// The order's history, oldest first, if `actor` may see it.
+    /// The order's whole history, oldest first, if `actor` may see it, as stored: for the
+    /// platform's own tools. Parties read it through [`App::events_page`].
     pub async fn events_for(
         &self,
         actor: Actor,
@@ -401,6 +472,32 @@ impl App {
     ) -> Result<Vec<StoredEvent>, AppError> {
         self.order_for(actor, order_id).await?;
         Ok(self.store.order_events(order_id).await?)
+    }
+
+    /// A page of the order's history, oldest first, as `actor` may see it (SPEC 16.3:
+    /// admin notes, admin ids and others' complaints removed): events after `after`, at
+    /// most `limit`, only of `kind` when given.
+    pub async fn events_page(
+        &self,
+        actor: Actor,
+        order_id: OrderId,
+        after: u64,
+        limit: u32,
+        kind: Option<&str>,
+    ) -> Result<EventPage, AppError> {
+        self.order_for(actor, order_id).await?;
+        let (events, next) = self
+            .store
+            .order_events_page(order_id, after, limit, kind)
+            .await?;
+        let audience = orderly_domain::Audience::of(actor);
+        Ok(EventPage {
+            events: events
+                .iter()
+                .map(|stored| (stored.seq, orderly_domain::visible(&stored.event, audience)))
+                .collect(),
+            next,
+        })
     }
 
     /// The caller's orders (admins: all), newest first.
@@ -550,15 +647,9 @@ fn to_batch(
         Vec::new()
     };
     let idempotency = match (idempotency, actor.account_id()) {
-        (Some(idempotency), Some(account_id)) => {
+        (Some(idempotency), Some(_)) => {
             let (status, body) = (idempotency.render)(&decision.order);
-            Some(IdempotentResponse {
-                account_id,
-                key: idempotency.key.clone(),
-                fingerprint: idempotency.fingerprint.clone(),
-                status,
-                body,
-            })
+            Some(idempotency.request.answer(status, body))
         }
         _ => None,
     };
@@ -568,6 +659,7 @@ fn to_batch(
         outbox,
         idempotency,
         stock,
+        unpaid_orders_max: None,
     }
 }
 

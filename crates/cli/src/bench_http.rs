@@ -64,7 +64,9 @@ pub async fn run(db: Option<String>, clients: usize, seconds: u64) -> anyhow::Re
     ));
 
     // The marketplace: one seller with a product that never runs out, one buyer per client.
-    let (seller, seller_token) = app.create_account(Role::Seller, "Bench Store").await?;
+    let (seller, seller_token) = app
+        .create_account(Role::Seller, "Bench Store", |_| None)
+        .await?;
     let eur = Currency::parse("EUR")?;
     let product = app
         .create_product(
@@ -76,12 +78,13 @@ pub async fn run(db: Option<String>, clients: usize, seconds: u64) -> anyhow::Re
                 stock: orderly_app::service::STOCK_MAX,
                 processing_days: 5,
             },
+            |_| None,
         )
         .await?;
     let mut buyers = Vec::with_capacity(clients);
     for index in 0..clients {
         buyers.push(
-            app.create_account(Role::Buyer, &format!("Bench buyer {index}"))
+            app.create_account(Role::Buyer, &format!("Bench buyer {index}"), |_| None)
                 .await?
                 .1,
         );
@@ -92,7 +95,7 @@ pub async fn run(db: Option<String>, clients: usize, seconds: u64) -> anyhow::Re
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(orderly_server::serve(
         listener,
-        AppState::new(app, 0),
+        AppState::new(app, orderly_server::ServerOptions::default()),
         async move {
             let _ = stopped.changed().await;
         },

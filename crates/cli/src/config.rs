@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
+    pub database: DatabaseConfig,
     pub sqlite: SqliteConfig,
+    pub metrics: MetricsConfig,
     pub log: LogConfig,
     pub webhooks: WebhookConfig,
     /// The marketplace's policy (SPEC 12): deadline lengths and the rules the seeds
@@ -31,6 +33,38 @@ pub struct ServerConfig {
     pub rate_limit_per_minute: u32,
     /// Longest sleep of the deadline worker between checks, in seconds.
     pub deadline_poll_secs: u64,
+    /// Failed sign-ins (missing or unknown token) per client address per minute before
+    /// 429; 0 turns the limit off.
+    pub failed_sign_ins_per_minute: u32,
+    /// The longest one request may take before it is answered 503, in seconds.
+    pub request_timeout_secs: u64,
+    /// The longest a client may take to send its request headers, in seconds.
+    pub header_read_timeout_secs: u64,
+}
+
+/// Bounded waits on the database, so that a database that cannot be reached answers 503
+/// within a second instead of hanging requests.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// How long a request waits for a connection (including opening one).
+    pub acquire_timeout_ms: u64,
+    /// PostgreSQL `statement_timeout`.
+    pub statement_timeout_ms: u64,
+    /// PostgreSQL `lock_timeout`.
+    pub lock_timeout_ms: u64,
+}
+
+/// Who may read `/metrics`.
+#[derive(Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// When set, `/metrics` answers only `Authorization: Bearer <token>`; set it through
+    /// ORDERLY__METRICS__TOKEN.
+    pub token: String,
+    /// When set, `/metrics` is served on this address only (e.g. an internal interface),
+    /// and not on the API's.
+    pub listen: String,
 }
 
 #[derive(Clone, Deserialize, Serialize)]
@@ -39,6 +73,8 @@ pub struct SqliteConfig {
     /// `FULL` (default: every commit survives a power cut) or `NORMAL`.
     pub synchronous: String,
     pub busy_timeout_ms: u64,
+    /// How long a command may wait for the single writer before it is answered 503.
+    pub write_queue_timeout_ms: u64,
 }
 
 /// Where every domain event is POSTed, signed (SPEC 10). Off while `url` is empty.
@@ -63,7 +99,9 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
             sqlite: SqliteConfig::default(),
+            metrics: MetricsConfig::default(),
             log: LogConfig::default(),
             webhooks: WebhookConfig::default(),
             policy: toml::Table::new(),
@@ -78,6 +116,20 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".into(),
             rate_limit_per_minute: 6_000,
             deadline_poll_secs: 5,
+            failed_sign_ins_per_minute: 30,
+            request_timeout_secs: 10,
+            header_read_timeout_secs: 10,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        let store = orderly_store::StoreOptions::default();
+        Self {
+            acquire_timeout_ms: store.acquire_timeout_ms,
+            statement_timeout_ms: store.statement_timeout_ms,
+            lock_timeout_ms: store.lock_timeout_ms,
         }
     }
 }
@@ -86,7 +138,8 @@ impl Default for SqliteConfig {
     fn default() -> Self {
         Self {
             synchronous: "FULL".into(),
-            busy_timeout_ms: 5_000,
+            busy_timeout_ms: orderly_store::StoreOptions::default().busy_timeout_ms,
+            write_queue_timeout_ms: orderly_store::StoreOptions::default().write_queue_timeout_ms,
         }
     }
 }
@@ -110,6 +163,7 @@ impl fmt::Debug for Config {
             .field("sqlite_synchronous", &self.sqlite.synchronous)
             .field("log_format", &self.log.format)
             .field("webhook_url", &self.webhooks.url)
+            .field("metrics_listen", &self.metrics.listen)
             .finish_non_exhaustive()
     }
 }
@@ -144,6 +198,34 @@ impl Config {
         })?;
         config.policy()?;
         Ok(config)
+    }
+
+    /// How the store waits, from `[database]` and `[sqlite]`.
+    pub fn store_options(&self) -> orderly_store::StoreOptions {
+        orderly_store::StoreOptions {
+            synchronous: self.sqlite.synchronous.clone(),
+            busy_timeout_ms: self.sqlite.busy_timeout_ms,
+            acquire_timeout_ms: self.database.acquire_timeout_ms,
+            statement_timeout_ms: self.database.statement_timeout_ms,
+            lock_timeout_ms: self.database.lock_timeout_ms,
+            write_queue_timeout_ms: self.sqlite.write_queue_timeout_ms,
+        }
+    }
+
+    /// How the HTTP server guards itself, from `[server]` and `[metrics]`.
+    pub fn server_options(&self) -> orderly_server::ServerOptions {
+        orderly_server::ServerOptions {
+            rate_limit_per_minute: self.server.rate_limit_per_minute,
+            failed_sign_ins_per_minute: self.server.failed_sign_ins_per_minute,
+            request_timeout: std::time::Duration::from_secs(
+                self.server.request_timeout_secs.max(1),
+            ),
+            header_read_timeout: std::time::Duration::from_secs(
+                self.server.header_read_timeout_secs.max(1),
+            ),
+            metrics_token: (!self.metrics.token.is_empty()).then(|| self.metrics.token.clone()),
+            metrics_on_api: self.metrics.listen.is_empty(),
+        }
     }
 
     /// The policy, validated with a clear error naming the key.
@@ -211,12 +293,35 @@ listen = "127.0.0.1:8080"
 rate_limit_per_minute = 6000
 # Longest sleep of the deadline worker between checks, in seconds.
 deadline_poll_secs = 5
+# Failed sign-ins (missing or unknown token) per client address per minute before 429.
+failed_sign_ins_per_minute = 30
+# A request still running after this many seconds is stopped and answered 503.
+request_timeout_secs = 10
+# A client that has not sent its request headers after this many seconds is cut off.
+header_read_timeout_secs = 10
+
+[database]
+# Every wait on the database is bounded, so an unreachable database answers 503 fast.
+# How long a request waits for a connection, including opening one, in milliseconds.
+acquire_timeout_ms = 750
+# PostgreSQL only: the longest one statement may run, and may wait for a row lock.
+statement_timeout_ms = 5000
+lock_timeout_ms = 2000
 
 [sqlite]
 # FULL: every acknowledged command survives a power cut. NORMAL: faster, may lose the last
 # commits on power loss (never on a process crash).
 synchronous = "FULL"
-busy_timeout_ms = 5000
+busy_timeout_ms = 1000
+# A command that cannot start within this many milliseconds is answered 503, not run.
+write_queue_timeout_ms = 1000
+
+[metrics]
+# Prometheus metrics at /metrics. With a token, only `Authorization: Bearer <token>` may
+# read them (set it through ORDERLY__METRICS__TOKEN); with listen, they are served on that
+# address only, e.g. "10.0.0.5:9100", and not on the API's.
+token = ""
+listen = ""
 
 [log]
 # text or json
@@ -250,6 +355,8 @@ cancel_request_window = "until_shipped"  # or "one_day_after_payment" [004]
 refund_shipping_after_shipment = false # [000]
 # statutory_withdrawal_days = 7        # consumer law quoted in [004]; off by default
 # holidays = ["2026-12-25"]            # not business days
+messages_per_order_max = 500           # a longer thread is refused; the parties contact support
+unpaid_orders_per_buyer_max = 10       # placing more unpaid orders is refused (stock hoarding)
 "#;
 
 #[cfg(test)]

@@ -181,7 +181,7 @@ fn main() -> std::process::ExitCode {
                 std::sync::Arc::new(orderly_app::SystemClock),
                 orderly_app::AppConfig::default(),
             );
-            let (account, token) = app.create_account(role, &name).await?;
+            let (account, token) = app.create_account(role, &name, |_| None).await?;
             println!(
                 "created {} {} ({})",
                 account.role.code(),
@@ -243,7 +243,7 @@ fn main() -> std::process::ExitCode {
             let temp =
                 std::env::temp_dir().join(format!("orderly-bench-{}.db", std::process::id()));
             let url = db.unwrap_or_else(|| format!("sqlite://{}", temp.display()));
-            let options = orderly_store::SqliteOptions {
+            let options = orderly_store::StoreOptions {
                 synchronous: sqlite_synchronous,
                 ..Default::default()
             };

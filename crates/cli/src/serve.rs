@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use orderly_app::{App, AppConfig, NewProduct, SystemClock, TestClock};
+use orderly_app::{App, AppConfig, NewProduct, SystemClock, TestClock, workers};
 use orderly_domain::{Currency, Money, Role};
 use orderly_server::AppState;
 
@@ -19,7 +19,18 @@ pub struct ServeOptions {
     pub admin_token: Option<String>,
 }
 
+/// The shortest `ORDERLY_ADMIN_TOKEN` accepted: a short admin token can be guessed.
+pub const ADMIN_TOKEN_LEN_MIN: usize = 32;
+
 pub async fn run(config: Config, options: ServeOptions) -> anyhow::Result<()> {
+    if let Some(token) = &options.admin_token
+        && token.chars().count() < ADMIN_TOKEN_LEN_MIN
+    {
+        anyhow::bail!(
+            "ORDERLY_ADMIN_TOKEN is {} characters long; use at least {ADMIN_TOKEN_LEN_MIN} random characters (e.g. `openssl rand -hex 32`), or leave it unset",
+            token.chars().count()
+        );
+    }
     let policy = config.policy()?;
     let store = open_store(&config).await?;
     let app_config = AppConfig {
@@ -55,34 +66,60 @@ pub async fn run(config: Config, options: ServeOptions) -> anyhow::Result<()> {
     }
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(orderly_server::run_deadline_worker(
+    let mut workers = vec![tokio::spawn(workers::run_loop(
         app.clone(),
+        "deadlines",
         Duration::from_secs(config.server.deadline_poll_secs.max(1)),
         stopped.clone(),
-    ));
-    let webhooks = if config.webhooks.url.is_empty() {
+        workers::deadline_step,
+    ))];
+    if config.webhooks.url.is_empty() {
         tracing::info!("no [webhooks] url: webhooks wait in the outbox");
-        None
     } else {
         if config.webhooks.secret.is_empty() {
             anyhow::bail!(
                 "[webhooks] url is set but secret is empty: set ORDERLY__WEBHOOKS__SECRET"
             );
         }
-        let sender =
-            orderly_app::delivery::WebhookSender::new(orderly_app::delivery::WebhookTarget {
+        let sender = Arc::new(orderly_app::delivery::WebhookSender::new(
+            orderly_app::delivery::WebhookTarget {
                 url: config.webhooks.url.clone(),
                 secret: config.webhooks.secret.clone(),
-            })?;
-        Some(tokio::spawn(orderly_server::run_webhook_worker(
+            },
+        )?);
+        workers.push(tokio::spawn(workers::run_loop(
             app.clone(),
-            sender,
+            "webhooks",
             Duration::from_secs(1),
             stopped.clone(),
+            move |app| workers::webhook_step(app, sender.clone()),
+        )));
+    }
+    let state = AppState::new(app, config.server_options());
+    let metrics_server = if config.metrics.listen.is_empty() {
+        None
+    } else {
+        let metrics_listener = tokio::net::TcpListener::bind(&config.metrics.listen)
+            .await
+            .map_err(|error| {
+                anyhow::anyhow!(
+                    "cannot listen on {} for metrics: {error}",
+                    config.metrics.listen
+                )
+            })?;
+        tracing::info!(listen = %config.metrics.listen, "metrics are served on their own address");
+        let mut metrics_stopped = stopped.clone();
+        Some(tokio::spawn(orderly_server::serve_router(
+            metrics_listener,
+            orderly_server::metrics_app(state.clone()),
+            state.options.header_read_timeout,
+            None,
+            async move {
+                let _ = metrics_stopped.changed().await;
+            },
         )))
     };
     let mut server_stopped = stopped.clone();
-    let state = AppState::new(app, config.server.rate_limit_per_minute);
     let server = orderly_server::serve(listener, state, async move {
         let _ = server_stopped.changed().await;
     });
@@ -93,24 +130,20 @@ pub async fn run(config: Config, options: ServeOptions) -> anyhow::Result<()> {
     };
     let (served, ()) = tokio::join!(server, signals);
     served.map_err(|error| anyhow::anyhow!("the HTTP server stopped: {error}"))?;
-    worker
-        .await
-        .map_err(|error| anyhow::anyhow!("the deadline worker panicked: {error}"))?;
-    if let Some(webhooks) = webhooks {
-        webhooks
+    for worker in workers {
+        worker
             .await
-            .map_err(|error| anyhow::anyhow!("the webhook worker panicked: {error}"))?;
+            .map_err(|error| anyhow::anyhow!("a worker panicked: {error}"))?;
+    }
+    if let Some(metrics_server) = metrics_server {
+        let _ = metrics_server.await;
     }
     tracing::info!("stopped");
     Ok(())
 }
 
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn orderly_store::Store>> {
-    let options = orderly_store::SqliteOptions {
-        synchronous: config.sqlite.synchronous.clone(),
-        busy_timeout_ms: config.sqlite.busy_timeout_ms,
-    };
-    orderly_store::connect(&config.server.db, &options)
+    orderly_store::connect(&config.server.db, &config.store_options())
         .await
         .map_err(|error| {
             anyhow::anyhow!(
@@ -148,12 +181,18 @@ async fn seed_demo(
     admin_token: Option<&str>,
     test_clock: bool,
 ) -> anyhow::Result<()> {
-    let (seller, seller_token) = app.create_account(Role::Seller, "Demo Store").await?;
-    let (alice, alice_token) = app
-        .create_account(Role::Buyer, "Alice (demo buyer)")
+    let (seller, seller_token) = app
+        .create_account(Role::Seller, "Demo Store", |_| None)
         .await?;
-    let (_bob, bob_token) = app.create_account(Role::Buyer, "Bob (demo buyer)").await?;
-    let (_admin, demo_admin_token) = app.create_account(Role::Admin, "Demo support").await?;
+    let (alice, alice_token) = app
+        .create_account(Role::Buyer, "Alice (demo buyer)", |_| None)
+        .await?;
+    let (_bob, bob_token) = app
+        .create_account(Role::Buyer, "Bob (demo buyer)", |_| None)
+        .await?;
+    let (_admin, demo_admin_token) = app
+        .create_account(Role::Admin, "Demo support", |_| None)
+        .await?;
     let eur = Currency::parse("EUR")?;
     let mut products = Vec::new();
     for (title, price, fee, days) in [
@@ -171,6 +210,7 @@ async fn seed_demo(
                     stock: 100,
                     processing_days: days,
                 },
+                |_| None,
             )
             .await?;
         products.push(product);

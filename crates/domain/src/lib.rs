@@ -34,6 +34,7 @@ pub use order::decide::{Decision, check, decide, place};
 pub use order::event::{Event, EventKind};
 pub use order::message::{MessageBody, Template};
 pub use order::rejection::Rejection;
+pub use order::visibility::{Audience, EventView, visible};
 pub use order::{Order, ShippingAddress, Status};
 pub use payment::{PaymentMethod, RefundDestination};
 pub use policy::{Policy, PolicyError, Window};

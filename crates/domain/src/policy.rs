@@ -143,6 +143,11 @@ pub struct Policy {
     pub statutory_withdrawal_days: Option<u32>,
     /// Days that are not business days, on top of weekends.
     pub holidays: Vec<Date>,
+    /// Most messages one order's thread holds, so no thread grows without bound.
+    pub messages_per_order_max: u32,
+    /// Most unpaid orders one buyer may have at once, so stock cannot be hoarded by
+    /// placing orders that are never paid.
+    pub unpaid_orders_per_buyer_max: u32,
 }
 
 impl Default for Policy {
@@ -166,9 +171,14 @@ impl Default for Policy {
             refund_shipping_after_shipment: false,
             statutory_withdrawal_days: None,
             holidays: Vec::new(),
+            messages_per_order_max: 500,
+            unpaid_orders_per_buyer_max: 10,
         }
     }
 }
+
+/// The largest value a count limit of the policy may take.
+pub const LIMIT_MAX: u32 = 100_000;
 
 /// Most cancellation requests a buyer may make on one order (SPEC 15.15).
 pub const CANCELLATION_REQUESTS_MAX: u32 = 3;
@@ -208,6 +218,8 @@ struct PolicyFile {
     refund_shipping_after_shipment: Option<bool>,
     statutory_withdrawal_days: Option<u32>,
     holidays: Option<Vec<Date>>,
+    messages_per_order_max: Option<u32>,
+    unpaid_orders_per_buyer_max: Option<u32>,
 }
 
 impl Policy {
@@ -266,6 +278,12 @@ impl Policy {
                 .unwrap_or(defaults.refund_shipping_after_shipment),
             statutory_withdrawal_days: file.statutory_withdrawal_days,
             holidays: file.holidays.unwrap_or_default(),
+            messages_per_order_max: file
+                .messages_per_order_max
+                .unwrap_or(defaults.messages_per_order_max),
+            unpaid_orders_per_buyer_max: file
+                .unpaid_orders_per_buyer_max
+                .unwrap_or(defaults.unpaid_orders_per_buyer_max),
         };
         policy.validate()?;
         Ok(policy)
@@ -278,6 +296,20 @@ impl Policy {
                 key: "default_handling_days".into(),
                 message: format!("must be between 1 and {WINDOW_DAYS_MAX}"),
             });
+        }
+        for (key, value) in [
+            ("messages_per_order_max", self.messages_per_order_max),
+            (
+                "unpaid_orders_per_buyer_max",
+                self.unpaid_orders_per_buyer_max,
+            ),
+        ] {
+            if value == 0 || value > LIMIT_MAX {
+                return Err(PolicyError {
+                    key: key.into(),
+                    message: format!("must be between 1 and {LIMIT_MAX}"),
+                });
+            }
         }
         if let Some(days) = self.statutory_withdrawal_days
             && (days == 0 || days > WINDOW_DAYS_MAX)

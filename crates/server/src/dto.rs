@@ -232,7 +232,9 @@ pub struct AccountCreated {
     pub id: Uuid,
     pub role: String,
     pub name: String,
-    pub token: String,
+    /// The API token, shown once. A replay of the same request (same `Idempotency-Key`)
+    /// answers `null`: tokens are never stored in plain text.
+    pub token: Option<String>,
 }
 
 /// A revoked account.
@@ -583,16 +585,8 @@ pub struct OrderList {
 pub struct ActorDto {
     /// `buyer`, `seller`, `admin` or `system`.
     pub role: String,
+    /// The account; null for the system, and for an admin when a buyer or seller reads.
     pub id: Option<Uuid>,
-}
-
-impl ActorDto {
-    pub fn new(actor: Actor) -> Self {
-        Self {
-            role: actor.role().code().to_owned(),
-            id: actor.account_id().map(|id| id.as_uuid()),
-        }
-    }
 }
 
 /// One event of an order's history.
@@ -611,10 +605,29 @@ pub struct EventDocument {
     pub data: serde_json::Value,
 }
 
-/// The order's history, oldest first.
+impl EventDocument {
+    /// An event as the viewer may see it (`orderly_domain::visible`).
+    pub fn new(seq: u64, view: &orderly_domain::EventView) -> Self {
+        Self {
+            seq,
+            kind: view.kind.name().to_owned(),
+            at: view.at,
+            actor: ActorDto {
+                role: view.role.code().to_owned(),
+                id: view.actor_id.map(|id| id.as_uuid()),
+            },
+            description: view.describe(),
+            data: serde_json::to_value(&view.kind).expect("events serialise"),
+        }
+    }
+}
+
+/// A page of the order's history, oldest first.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct EventList {
     pub events: Vec<EventDocument>,
+    /// Pass as `?after=` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// One message on the order's thread.
@@ -626,9 +639,12 @@ pub struct MessageDocument {
     pub sent_at: Timestamp,
 }
 
+/// A page of the order's message thread, oldest first.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct MessageList {
     pub messages: Vec<MessageDocument>,
+    /// Pass as `?after=` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// The test clock after an advance.
@@ -637,8 +653,33 @@ pub struct ClockDocument {
     pub now: Timestamp,
 }
 
-/// `/healthz` and `/readyz`.
+/// `/healthz`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Health {
     pub status: String,
+}
+
+/// `/readyz` when ready.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Readiness {
+    /// `ready`.
+    pub status: String,
+    /// `ok`.
+    pub database: String,
+    /// Every background worker of this process.
+    pub workers: Vec<WorkerDto>,
+}
+
+/// One background worker's health.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WorkerDto {
+    /// `deadlines`, `webhooks`, ...
+    pub name: String,
+    /// `ok` or `failing`.
+    pub status: String,
+    pub last_ok_at: Option<Timestamp>,
+    /// The last step's error, while failing.
+    pub failing: Option<String>,
+    pub panics: u64,
+    pub failures: u64,
 }

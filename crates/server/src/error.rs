@@ -36,8 +36,12 @@ pub enum ApiError {
     MalformedJson(String),
     /// JSON of the wrong shape: unknown fields, wrong types, missing fields.
     InvalidBody(String),
+    /// A query string of the wrong shape.
+    InvalidQuery(String),
     PayloadTooLarge,
     RouteNotFound,
+    /// No account, product or seller with that id (orders use `Rejection::NotFound`).
+    NoSuch(&'static str),
     MethodNotAllowed,
     OutOfStock(String),
     /// Lost a race, a duplicate idempotent request still running, or a clash.
@@ -47,8 +51,25 @@ pub enum ApiError {
     RateLimited {
         retry_after_secs: u64,
     },
+    /// Too many failed sign-ins from one address.
+    AuthRateLimited {
+        retry_after_secs: u64,
+    },
+    /// The database cannot be reached or answered too slowly; nothing was done.
+    Unavailable(String),
+    /// The database's disk is full; nothing was written.
+    StorageFull,
+    /// The request did not finish within the whole-request timeout.
+    TimedOut,
+    /// A background worker's last step failed (for `/readyz`).
+    WorkerFailing(String),
     Unexpected(anyhow::Error),
 }
+
+/// How long a client should wait before retrying a 503, in seconds.
+pub const RETRY_AFTER_UNAVAILABLE_SECS: u64 = 2;
+/// How long before retrying after a full disk: freeing space takes an operator.
+pub const RETRY_AFTER_STORAGE_FULL_SECS: u64 = 30;
 
 impl From<AppError> for ApiError {
     fn from(error: AppError) -> Self {
@@ -56,6 +77,8 @@ impl From<AppError> for ApiError {
             AppError::Rejected(rejection) => ApiError::Rejected(rejection),
             AppError::OutOfStock(detail) => ApiError::OutOfStock(detail),
             AppError::Conflict => ApiError::Conflict(AppError::Conflict.to_string()),
+            AppError::Unavailable(detail) => ApiError::Unavailable(detail),
+            AppError::StorageFull => ApiError::StorageFull,
             AppError::Unexpected(error) => ApiError::Unexpected(error),
         }
     }
@@ -104,6 +127,12 @@ impl ApiError {
                 sentence(detail),
                 None,
             ),
+            ApiError::InvalidQuery(detail) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                sentence(detail),
+                Some("query".to_owned()),
+            ),
             ApiError::PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
@@ -114,6 +143,12 @@ impl ApiError {
                 StatusCode::NOT_FOUND,
                 "not_found",
                 "There is no such endpoint; see /api/openapi.json for the API.".to_owned(),
+                None,
+            ),
+            ApiError::NoSuch(what) => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("No {what} with that id exists."),
                 None,
             ),
             ApiError::MethodNotAllowed => (
@@ -134,6 +169,42 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
                 format!("Too many requests from this account; try again in {retry_after_secs} seconds."),
+                None,
+            ),
+            ApiError::AuthRateLimited { retry_after_secs } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("Too many failed sign-ins from this address; try again in {retry_after_secs} seconds with a valid token."),
+                None,
+            ),
+            ApiError::Unavailable(cause) => {
+                tracing::warn!(%cause, "answered 503: the database is unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    format!("The service cannot reach its database right now; nothing was changed. Retry in {RETRY_AFTER_UNAVAILABLE_SECS} seconds (with the same Idempotency-Key)."),
+                    None,
+                )
+            }
+            ApiError::StorageFull => {
+                tracing::error!("answered 503: the database's disk is full");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_full",
+                    format!("The service's storage is full, so nothing was written. Retry in {RETRY_AFTER_STORAGE_FULL_SECS} seconds; the operator has been alerted."),
+                    None,
+                )
+            }
+            ApiError::WorkerFailing(detail) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "worker_failing",
+                sentence(detail),
+                None,
+            ),
+            ApiError::TimedOut => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                format!("The request took too long and was stopped. Retry in {RETRY_AFTER_UNAVAILABLE_SECS} seconds with the same Idempotency-Key: it will not run twice."),
                 None,
             ),
             ApiError::Unexpected(error) => {
@@ -189,11 +260,19 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let problem = self.problem();
         let mut response = problem_response(&problem);
-        if let ApiError::RateLimited { retry_after_secs } = self {
+        let retry_after = match self {
+            ApiError::RateLimited { retry_after_secs }
+            | ApiError::AuthRateLimited { retry_after_secs } => Some(retry_after_secs),
+            ApiError::Unavailable(_) | ApiError::TimedOut | ApiError::WorkerFailing(_) => {
+                Some(RETRY_AFTER_UNAVAILABLE_SECS)
+            }
+            ApiError::StorageFull => Some(RETRY_AFTER_STORAGE_FULL_SECS),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
             response.headers_mut().insert(
                 header::RETRY_AFTER,
-                HeaderValue::from_str(&retry_after_secs.to_string())
-                    .expect("digits are a valid header"),
+                HeaderValue::from_str(&seconds.to_string()).expect("digits are a valid header"),
             );
         }
         if matches!(self, ApiError::Unauthorized) {

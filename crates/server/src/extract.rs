@@ -1,14 +1,15 @@
-//! Extractors: who is calling (bearer token, rate limit), the JSON body with our own error
-//! shapes, and the `Idempotency-Key` header.
+//! Extractors: who is calling (bearer token, rate limits per account and per address), the
+//! JSON body with our own error shapes, and the `Idempotency-Key` header.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::num::NonZeroU32;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
+use governor::Quota;
+use governor::clock::Clock as _;
 use orderly_domain::{AccountId, Actor, Role};
 use orderly_store::Account;
 use serde::de::DeserializeOwned;
@@ -46,6 +47,7 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        let address = client_address(parts);
         let token = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -56,57 +58,132 @@ impl FromRequestParts<AppState> for Caller {
                     .or_else(|| value.strip_prefix("bearer "))
             })
             .map(str::trim)
-            .filter(|token| !token.is_empty())
-            .ok_or(ApiError::Unauthorized)?;
-        let account = state
-            .app
-            .authenticate(token)
-            .await?
-            .ok_or(ApiError::Unauthorized)?;
-        state.limiter.check(account.id)?;
+            .filter(|token| !token.is_empty() && token.len() <= TOKEN_LEN_MAX);
+        let account = match token {
+            Some(token) => state.app.authenticate(token).await?,
+            None => None,
+        };
+        let Some(account) = account else {
+            // A failed sign-in counts against the client's address; past the limit the
+            // answer is 429, so guessing tokens from one address goes nowhere.
+            state.limits.failed_sign_in(address)?;
+            return Err(ApiError::Unauthorized);
+        };
+        state.limits.request(account.id)?;
         Ok(Caller(account))
     }
 }
 
-/// Requests per account per minute: a fixed window, counted in memory per process.
-pub struct RateLimiter {
-    per_minute: u32,
-    windows: Mutex<HashMap<AccountId, (Instant, u32)>>,
+/// The longest bearer token looked up; anything longer cannot be one of ours.
+const TOKEN_LEN_MAX: usize = 512;
+
+/// The peer's IP address, as the server loop recorded it (unspecified in tests that call
+/// the router directly).
+pub fn client_address(parts: &Parts) -> IpAddr {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip())
 }
 
-impl RateLimiter {
-    pub fn new(per_minute: u32) -> Self {
+/// Most keys each limiter tracks. Beyond this, new keys share one bucket, so a flood of
+/// addresses cannot make the limiter's memory grow without bound.
+pub const LIMITER_KEYS_MAX: usize = 100_000;
+
+type Keyed<K> = governor::DefaultKeyedRateLimiter<K>;
+
+/// The rate limits: requests per account per minute, and failed sign-ins per client
+/// address per minute. Both are GCRA limiters (governor) whose memory is bounded by
+/// [`LIMITER_KEYS_MAX`] and trimmed by [`Limits::trim`].
+pub struct Limits {
+    per_account: Option<(Keyed<AccountId>, u32)>,
+    failed_sign_ins: Option<(Keyed<IpAddr>, u32)>,
+}
+
+/// The key that stands for every address or account once a limiter is full.
+const OVERFLOW_ADDRESS: IpAddr = IpAddr::V4(Ipv4Addr::BROADCAST);
+const OVERFLOW_ACCOUNT: AccountId = AccountId::from_uuid(uuid::Uuid::max());
+
+impl Limits {
+    /// `requests_per_minute` per account and `failed_sign_ins_per_minute` per address;
+    /// 0 turns a limit off.
+    pub fn new(requests_per_minute: u32, failed_sign_ins_per_minute: u32) -> Self {
         Self {
-            per_minute,
-            windows: Mutex::new(HashMap::new()),
+            per_account: keyed(requests_per_minute),
+            failed_sign_ins: keyed(failed_sign_ins_per_minute),
         }
     }
 
-    #[allow(
-        clippy::disallowed_methods,
-        reason = "rate limits are measured in real elapsed time, whatever the business clock says"
-    )]
-    fn check(&self, account: AccountId) -> Result<(), ApiError> {
-        if self.per_minute == 0 {
+    fn request(&self, account: AccountId) -> Result<(), ApiError> {
+        let Some((limiter, _)) = &self.per_account else {
             return Ok(());
-        }
-        let now = Instant::now();
-        let mut windows = self
-            .windows
-            .lock()
-            .expect("the rate limiter's lock is never poisoned");
-        let window = windows.entry(account).or_insert((now, 0));
-        let elapsed = now.duration_since(window.0);
-        if elapsed >= Duration::from_secs(60) {
-            *window = (now, 0);
-        }
-        if window.1 >= self.per_minute {
-            let retry_after_secs = 60 - now.duration_since(window.0).as_secs().min(59);
-            return Err(ApiError::RateLimited { retry_after_secs });
-        }
-        window.1 += 1;
-        Ok(())
+        };
+        let key = if limiter.len() < LIMITER_KEYS_MAX {
+            account
+        } else {
+            OVERFLOW_ACCOUNT
+        };
+        limiter
+            .check_key(&key)
+            .map_err(|not_until| ApiError::RateLimited {
+                retry_after_secs: retry_after(&not_until),
+            })
     }
+
+    fn failed_sign_in(&self, address: IpAddr) -> Result<(), ApiError> {
+        let Some((limiter, _)) = &self.failed_sign_ins else {
+            return Ok(());
+        };
+        let key = if limiter.len() < LIMITER_KEYS_MAX {
+            address
+        } else {
+            OVERFLOW_ADDRESS
+        };
+        limiter
+            .check_key(&key)
+            .map_err(|not_until| ApiError::AuthRateLimited {
+                retry_after_secs: retry_after(&not_until),
+            })
+    }
+
+    /// Forgets keys whose bucket is full again; the server calls this every minute.
+    pub fn trim(&self) {
+        if let Some((limiter, _)) = &self.per_account {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+        if let Some((limiter, _)) = &self.failed_sign_ins {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+
+    /// How many keys the limiters hold now: for `/metrics`.
+    pub fn keys(&self) -> usize {
+        self.per_account
+            .as_ref()
+            .map_or(0, |(limiter, _)| limiter.len())
+            + self
+                .failed_sign_ins
+                .as_ref()
+                .map_or(0, |(limiter, _)| limiter.len())
+    }
+}
+
+fn keyed<K: std::hash::Hash + Eq + Clone>(per_minute: u32) -> Option<(Keyed<K>, u32)> {
+    NonZeroU32::new(per_minute).map(|rate| {
+        (
+            governor::RateLimiter::keyed(Quota::per_minute(rate)),
+            per_minute,
+        )
+    })
+}
+
+type LimiterInstant = <governor::clock::DefaultClock as governor::clock::Clock>::Instant;
+
+fn retry_after(not_until: &governor::NotUntil<LimiterInstant>) -> u64 {
+    let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+    wait.as_secs().max(1)
 }
 
 /// The raw body, limited to 1 MiB, kept as bytes for the idempotency fingerprint.

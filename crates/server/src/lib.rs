@@ -30,23 +30,60 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ApiError;
-use crate::extract::RateLimiter;
+use crate::extract::Limits;
 
 /// The largest request body accepted (SPEC 13).
 pub const BODY_BYTES_MAX: usize = 1024 * 1024;
+
+/// How the HTTP server guards itself: rate limits, timeouts, and who may read `/metrics`.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    /// Requests per account per minute before 429; 0 turns the limit off.
+    pub rate_limit_per_minute: u32,
+    /// Failed sign-ins (missing or unknown tokens) per client address per minute before
+    /// 429; 0 turns the limit off.
+    pub failed_sign_ins_per_minute: u32,
+    /// The longest a request may take before it is answered 503 and stopped.
+    pub request_timeout: Duration,
+    /// The longest a client may take to send a request's headers (slowloris).
+    pub header_read_timeout: Duration,
+    /// When set, `/metrics` answers only with `Authorization: Bearer <this>`.
+    pub metrics_token: Option<String>,
+    /// Whether the API's router serves `/metrics` (off when metrics have their own address,
+    /// see [`metrics_app`]).
+    pub metrics_on_api: bool,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            rate_limit_per_minute: 0,
+            failed_sign_ins_per_minute: 0,
+            request_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
+            metrics_token: None,
+            metrics_on_api: true,
+        }
+    }
+}
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub app: Arc<App>,
-    pub limiter: Arc<RateLimiter>,
+    pub limits: Arc<Limits>,
+    pub options: Arc<ServerOptions>,
 }
 
 impl AppState {
-    pub fn new(app: Arc<App>, rate_limit_per_minute: u32) -> Self {
+    pub fn new(app: Arc<App>, options: ServerOptions) -> Self {
         Self {
             app,
-            limiter: Arc::new(RateLimiter::new(rate_limit_per_minute)),
+            limits: Arc::new(Limits::new(
+                options.rate_limit_per_minute,
+                options.failed_sign_ins_per_minute,
+            )),
+            options: Arc::new(options),
         }
     }
 }
@@ -145,6 +182,11 @@ pub fn app(state: AppState) -> Router {
             .expect("the OpenAPI document serialises"),
     );
     let request_id = HeaderName::from_static("x-request-id");
+    let router = if state.options.metrics_on_api {
+        router.route("/metrics", axum::routing::get(metrics_page))
+    } else {
+        router
+    };
     router
         .route(
             "/api/openapi.json",
@@ -154,9 +196,9 @@ pub fn app(state: AppState) -> Router {
             }),
         )
         .merge(utoipa_swagger_ui::SwaggerUi::new("/api/docs").url("/api/docs/openapi.json", openapi))
-        .route("/metrics", axum::routing::get(metrics_page))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), time_limit))
         .layer(middleware::from_fn(record_request))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_BYTES_MAX))
         .layer(CatchPanicLayer::custom(|_| ApiError::Unexpected(anyhow::anyhow!("a handler panicked")).into_response()))
@@ -175,12 +217,31 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Stops a request that runs longer than `request_timeout` and answers 503: a stuck
+/// database or a slow client never holds a worker thread indefinitely. A command stopped
+/// this way is rolled back (PostgreSQL) or answered before it runs (SQLite's queue); a
+/// retry with the same Idempotency-Key finds out which.
+async fn time_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(state.options.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::TimedOut.into_response(),
+    }
+}
+
 async fn not_found() -> Response {
     ApiError::RouteNotFound.into_response()
 }
 
 async fn method_not_allowed() -> Response {
     ApiError::MethodNotAllowed.into_response()
+}
+
+/// `/metrics` alone, for its own listening address (`[metrics] listen`).
+pub fn metrics_app(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", axum::routing::get(metrics_page))
+        .fallback(not_found)
+        .with_state(state)
 }
 
 /// The process-wide Prometheus recorder, installed once.
@@ -197,10 +258,21 @@ pub fn prometheus() -> &'static PrometheusHandle {
     })
 }
 
-async fn metrics_page(State(state): State<AppState>) -> Response {
+async fn metrics_page(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if let Some(token) = &state.options.metrics_token {
+        let given = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !orderly_app::tokens::constant_time_eq(given, token) {
+            return ApiError::Unauthorized.into_response();
+        }
+    }
     if let Ok(backlog) = state.app.store.outbox_backlog().await {
         metrics::gauge!("orderly_outbox_backlog").set(backlog as f64);
     }
+    metrics::gauge!("orderly_rate_limiter_keys").set(state.limits.keys() as f64);
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -247,101 +319,81 @@ fn method_label(method: &Method) -> &'static str {
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves; requests in flight finish first.
+///
+/// Each connection is HTTP/1.1 with a header-read timeout (a client that trickles its
+/// headers is cut off: slowloris), and each request carries its peer address for the
+/// per-address limit on failed sign-ins. Every minute the rate limiters forget idle keys.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let _ = prometheus();
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let header_read_timeout = state.options.header_read_timeout;
+    let limits = Some(state.limits.clone());
+    serve_router(listener, app(state), header_read_timeout, limits, shutdown).await
 }
 
-/// The webhook worker: delivers the outbox's webhooks every `poll` until `shutdown`.
-pub async fn run_webhook_worker(
-    app: Arc<App>,
-    sender: orderly_app::delivery::WebhookSender,
-    poll: Duration,
-    shutdown: tokio::sync::watch::Receiver<bool>,
-) {
-    let mut shutdown = shutdown;
+/// Serves `router` the way [`serve`] does; `limits` are trimmed every minute.
+pub async fn serve_router(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    header_read_timeout: Duration,
+    limits: Option<Arc<Limits>>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut trim = tokio::time::interval(Duration::from_secs(60));
+    tokio::pin!(shutdown);
     loop {
-        if *shutdown.borrow() {
-            return;
-        }
-        let busy = match sender.deliver_once(app.store.as_ref(), app.now()).await {
-            Ok(round) => round.delivered + round.failed > 0,
-            Err(error) => {
-                tracing::error!(%error, "the webhook worker failed; retrying");
-                false
-            }
-        };
-        if busy {
-            continue;
-        }
         tokio::select! {
-            _ = tokio::time::sleep(poll) => {}
-            _ = shutdown.changed() => return,
-        }
-    }
-}
-
-/// How long idempotency records are kept (SPEC 15.20: at least 24 hours).
-pub const IDEMPOTENCY_KEEP_HOURS: i64 = 24;
-
-/// Deletes idempotency records older than [`IDEMPOTENCY_KEEP_HOURS`].
-pub async fn purge_idempotency_records(app: &App, now: jiff::Timestamp) {
-    let before = now - jiff::SignedDuration::from_hours(IDEMPOTENCY_KEEP_HOURS);
-    match app.store.idempotency_purge(before).await {
-        Ok(0) => {}
-        Ok(purged) => tracing::info!(purged, "old idempotency records purged"),
-        Err(error) => tracing::warn!(%error, "could not purge idempotency records"),
-    }
-}
-
-/// The deadline worker: fires due deadlines every `poll` until `shutdown` resolves. On the
-/// real clock it catches up after downtime: every missed deadline fires once, in due order.
-/// Once an hour it also purges idempotency records older than 24 hours.
-pub async fn run_deadline_worker(
-    app: Arc<App>,
-    poll: Duration,
-    shutdown: tokio::sync::watch::Receiver<bool>,
-) {
-    let mut shutdown = shutdown;
-    let mut last_purge: Option<jiff::Timestamp> = None;
-    loop {
-        if *shutdown.borrow() {
-            return;
-        }
-        let now = app.now();
-        if last_purge.is_none_or(|at| now.duration_since(at) >= jiff::SignedDuration::from_hours(1))
-        {
-            purge_idempotency_records(&app, now).await;
-            last_purge = Some(now);
-        }
-        if !app.has_test_clock() {
-            match app.run_due_deadlines(app.now()).await {
-                Ok(0) => {}
-                Ok(fired) => tracing::info!(fired, "deadlines fired"),
-                Err(error) => {
-                    tracing::error!(error = %error, "the deadline worker failed; retrying")
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        // Out of file descriptors and the like: wait a moment, go on.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let router = router.clone();
+                let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                    let router = router.clone();
+                    async move {
+                        use tower::ServiceExt as _;
+                        router.oneshot(request.map(axum::body::Body::new)).await
+                    }
+                });
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(header_read_timeout)
+                    .keep_alive(true)
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(error) = connection.await {
+                        tracing::debug!(%error, "connection ended with an error");
+                    }
+                });
+            }
+            _ = trim.tick() => {
+                if let Some(limits) = &limits {
+                    limits.trim();
                 }
             }
-        }
-        // Sleep until the next deadline, the poll interval, or shutdown.
-        let wait = match app.store.next_deadline(app.now()).await {
-            Ok(Some(next)) if !app.has_test_clock() => {
-                let until = next.duration_since(app.now());
-                Duration::try_from(until)
-                    .unwrap_or(Duration::ZERO)
-                    .min(poll)
-            }
-            _ => poll,
-        };
-        tokio::select! {
-            _ = tokio::time::sleep(wait.max(Duration::from_millis(10))) => {}
-            _ = shutdown.changed() => return,
+            () = &mut shutdown => break,
         }
     }
+    drop(listener);
+    // Requests in flight finish (each is bounded by the request timeout); idle
+    // keep-alive connections close at once.
+    if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections were still open 30 s after shutdown began");
+    }
+    Ok(())
 }

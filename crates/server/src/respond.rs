@@ -6,16 +6,18 @@ use std::sync::Arc;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use orderly_app::{Idempotency, Render};
+use orderly_app::{Idempotency, KeyedRequest, Render};
 use orderly_domain::{Command, Order, OrderId};
-use orderly_store::{IdempotencyBegin, IdempotentResponse};
+use orderly_store::IdempotencyBegin;
 
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{Caller, fingerprint, idempotency_key};
 
-/// A reservation whose request never finished is taken over after this long.
-const IDEMPOTENCY_STALE_SECS: i64 = 60;
+/// A reservation whose request never finished is taken over after this long. It is well
+/// beyond the whole-request timeout, so the first request has been stopped by then; and
+/// should it still commit, its owner no longer matches and its work is undone.
+const IDEMPOTENCY_STALE_SECS: i64 = 120;
 
 /// The request's identity for idempotency: method, path and body bytes.
 pub struct RequestKey<'a> {
@@ -53,7 +55,7 @@ pub fn json_response(status: u16, body: String) -> Response {
 /// What to do with a key before the work starts.
 enum Begin {
     NoKey,
-    Started(String, String),
+    Started(KeyedRequest),
     Replay(Response),
 }
 
@@ -68,14 +70,27 @@ async fn begin(
     };
     let print = fingerprint(request.method, request.path, request.body);
     let now = state.app.now();
+    let owner = orderly_app::service::new_id().to_string();
     match state
         .app
         .store
-        .idempotency_begin(caller.id(), &key, &print, now, IDEMPOTENCY_STALE_SECS)
+        .idempotency_begin(
+            caller.id(),
+            &key,
+            &print,
+            &owner,
+            now,
+            IDEMPOTENCY_STALE_SECS,
+        )
         .await
         .map_err(orderly_app::AppError::from)?
     {
-        IdempotencyBegin::Started => Ok(Begin::Started(key, print)),
+        IdempotencyBegin::Started => Ok(Begin::Started(KeyedRequest {
+            account_id: caller.id(),
+            key,
+            fingerprint: print,
+            owner,
+        })),
         IdempotencyBegin::Mismatch => Err(ApiError::IdempotencyMismatch),
         IdempotencyBegin::InFlight => Err(ApiError::Conflict(
             "a request with this Idempotency-Key is still being processed; retry in a moment"
@@ -87,22 +102,13 @@ async fn begin(
 
 /// Stores a refusal as the key's answer, or releases the key after an unexpected failure
 /// so that a retry runs again.
-async fn finish_failed(
-    state: &AppState,
-    caller: &Caller,
-    key: String,
-    print: String,
-    error: ApiError,
-) -> Response {
+async fn finish_failed(state: &AppState, request: KeyedRequest, error: ApiError) -> Response {
     let problem = error.problem();
     if problem.status < 500 {
-        let stored = IdempotentResponse {
-            account_id: caller.id(),
-            key,
-            fingerprint: print,
-            status: problem.status,
-            body: serde_json::to_string(&problem).expect("a problem always serialises"),
-        };
+        let stored = request.answer(
+            problem.status,
+            serde_json::to_string(&problem).expect("a problem always serialises"),
+        );
         if let Err(store_error) = state
             .app
             .store
@@ -111,7 +117,12 @@ async fn finish_failed(
         {
             tracing::warn!(error = %store_error, "could not store an idempotent refusal");
         }
-    } else if let Err(store_error) = state.app.store.idempotency_release(caller.id(), &key).await {
+    } else if let Err(store_error) = state
+        .app
+        .store
+        .idempotency_release(request.account_id, &request.key)
+        .await
+    {
         tracing::warn!(error = %store_error, "could not release an idempotency key");
     }
     error.into_response()
@@ -185,11 +196,10 @@ where
         Err(error) => return error.into_response(),
         Ok(Begin::Replay(response)) => return response,
         Ok(Begin::NoKey) => None,
-        Ok(Begin::Started(key, print)) => Some((key, print)),
+        Ok(Begin::Started(keyed)) => Some(keyed),
     };
-    let idempotency = started.as_ref().map(|(key, print)| Idempotency {
-        key: key.clone(),
-        fingerprint: print.clone(),
+    let idempotency = started.as_ref().map(|keyed| Idempotency {
+        request: keyed.clone(),
         render: render.clone(),
     });
     match run(idempotency).await {
@@ -198,13 +208,44 @@ where
             json_response(status, body)
         }
         Err(error) => match started {
-            Some((key, print)) => finish_failed(state, caller, key, print, error.into()).await,
+            Some(keyed) => finish_failed(state, keyed, error.into()).await,
             None => ApiError::from(error).into_response(),
         },
     }
 }
 
-/// Any other POST: the work runs, then its answer is stored with the key.
+/// A POST whose work stores its own idempotent answer in its transaction: `work` gets the
+/// reserved key (if one was sent) and passes `key.answer(..)` to the store call that does
+/// the work. What the caller gets back may differ from what is stored (a new account's
+/// token is shown once and never stored).
+pub async fn keyed<F, Fut>(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    request: RequestKey<'_>,
+    work: F,
+) -> Response
+where
+    F: FnOnce(Option<KeyedRequest>) -> Fut,
+    Fut: Future<Output = Result<(u16, String), ApiError>>,
+{
+    let started = match begin(state, caller, headers, &request).await {
+        Err(error) => return error.into_response(),
+        Ok(Begin::Replay(response)) => return response,
+        Ok(Begin::NoKey) => None,
+        Ok(Begin::Started(keyed)) => Some(keyed),
+    };
+    match work(started.clone()).await {
+        Ok((status, body)) => json_response(status, body),
+        Err(error) => match started {
+            Some(keyed) => finish_failed(state, keyed, error).await,
+            None => error.into_response(),
+        },
+    }
+}
+
+/// A POST whose work is not one transaction (the test clock's advance): the work runs,
+/// then its answer is stored with the key.
 pub async fn simple<F, Fut>(
     state: &AppState,
     caller: &Caller,
@@ -216,21 +257,15 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<(u16, String), ApiError>>,
 {
-    let (key, print) = match begin(state, caller, headers, &request).await {
+    let keyed = match begin(state, caller, headers, &request).await {
         Err(error) => return error.into_response(),
         Ok(Begin::Replay(response)) => return response,
         Ok(Begin::NoKey) => return respond(work().await),
-        Ok(Begin::Started(key, print)) => (key, print),
+        Ok(Begin::Started(keyed)) => keyed,
     };
     match work().await {
         Ok((status, body)) => {
-            let stored = IdempotentResponse {
-                account_id: caller.id(),
-                key,
-                fingerprint: print,
-                status,
-                body: body.clone(),
-            };
+            let stored = keyed.answer(status, body.clone());
             if let Err(error) = state
                 .app
                 .store
@@ -241,7 +276,7 @@ where
             }
             json_response(status, body)
         }
-        Err(error) => finish_failed(state, caller, key, print, error).await,
+        Err(error) => finish_failed(state, keyed, error).await,
     }
 }
 

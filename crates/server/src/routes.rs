@@ -182,8 +182,9 @@ pub async fn create_account(
     body: Body,
 ) -> Response {
     let request = RequestKey::post(&uri, &body);
-    let work = || async {
-        require_role(&caller, Role::Admin, "create_account")?;
+    let (state, caller, body) = (&state, &caller, &body);
+    let work = |keyed: Option<orderly_app::KeyedRequest>| async move {
+        require_role(caller, Role::Admin, "create_account")?;
         let input: CreateAccount = body.parse()?;
         let role = match input.role.as_str() {
             "buyer" => Role::Buyer,
@@ -196,16 +197,31 @@ pub async fn create_account(
                 ));
             }
         };
-        let (account, token) = state.app.create_account(role, &input.name).await?;
-        let created = AccountCreated {
-            id: account.id.as_uuid(),
-            role: account.role.code().to_owned(),
-            name: account.name,
-            token,
-        };
-        Ok((201, serde_json::to_string(&created).expect("serialisable")))
+        // The token is shown once: a replay of this request answers the same account with
+        // `token: null`, because no token is ever stored in plain text.
+        let (account, token) = state
+            .app
+            .create_account(role, &input.name, |account| {
+                keyed.map(|keyed| keyed.answer(201, account_created(account, None)))
+            })
+            .await?;
+        Ok((201, account_created(&account, Some(token))))
     };
-    respond::simple(&state, &caller, &headers, request, work).await
+    respond::keyed(state, caller, &headers, request, work).await
+}
+
+fn account_not_found() -> ApiError {
+    ApiError::NoSuch("account")
+}
+
+fn account_created(account: &orderly_store::Account, token: Option<String>) -> String {
+    let created = AccountCreated {
+        id: account.id.as_uuid(),
+        role: account.role.code().to_owned(),
+        name: account.name.clone(),
+        token,
+    };
+    serde_json::to_string(&created).expect("serialisable")
 }
 
 #[utoipa::path(post, path = "/api/v1/accounts/{id}/revoke", tag = "accounts",
@@ -223,21 +239,27 @@ pub async fn revoke_account(
     body: Body,
 ) -> Response {
     let request = RequestKey::post(&uri, &body);
-    let work = || async {
-        require_role(&caller, Role::Admin, "revoke_account")?;
+    let (state, caller, body) = (&state, &caller, &body);
+    let work = |keyed: Option<orderly_app::KeyedRequest>| async move {
+        require_role(caller, Role::Admin, "revoke_account")?;
         let _: Empty = body.parse()?;
-        let id = id
-            .parse::<Uuid>()
-            .map_err(|_| ApiError::Rejected(Rejection::NotFound))?;
+        let id = id.parse::<Uuid>().map_err(|_| account_not_found())?;
         let account_id = AccountId::from_uuid(id);
         if state.app.account(account_id).await?.is_none() {
-            return Err(ApiError::Rejected(Rejection::NotFound));
+            return Err(account_not_found());
         }
-        state.app.revoke_token(account_id).await?;
-        let revoked = AccountRevoked { id, revoked: true };
-        Ok((200, serde_json::to_string(&revoked).expect("serialisable")))
+        let revoked =
+            serde_json::to_string(&AccountRevoked { id, revoked: true }).expect("serialisable");
+        state
+            .app
+            .revoke_token(
+                account_id,
+                keyed.map(|keyed| keyed.answer(200, revoked.clone())),
+            )
+            .await?;
+        Ok((200, revoked))
     };
-    respond::simple(&state, &caller, &headers, request, work).await
+    respond::keyed(state, caller, &headers, request, work).await
 }
 
 #[utoipa::path(post, path = "/api/v1/products", tag = "catalogue",
@@ -253,9 +275,13 @@ pub async fn create_product(
     body: Body,
 ) -> Response {
     let request = RequestKey::post(&uri, &body);
-    let work = || async {
-        require_role(&caller, Role::Seller, "create_product")?;
+    let (state, caller, body) = (&state, &caller, &body);
+    let work = |keyed: Option<orderly_app::KeyedRequest>| async move {
+        require_role(caller, Role::Seller, "create_product")?;
         let input: CreateProduct = body.parse()?;
+        let render = |product: &orderly_store::Product| {
+            serde_json::to_string(&product_document(product)).expect("serialisable")
+        };
         let product = state
             .app
             .create_product(
@@ -267,14 +293,12 @@ pub async fn create_product(
                     stock: input.stock,
                     processing_days: input.processing_days,
                 },
+                |product| keyed.map(|keyed| keyed.answer(201, render(product))),
             )
             .await?;
-        Ok((
-            201,
-            serde_json::to_string(&product_document(&product)).expect("serialisable"),
-        ))
+        Ok((201, render(&product)))
     };
-    respond::simple(&state, &caller, &headers, request, work).await
+    respond::keyed(state, caller, &headers, request, work).await
 }
 
 fn product_document(product: &orderly_store::Product) -> ProductDocument {
@@ -307,12 +331,12 @@ pub async fn get_product(
 ) -> Result<Response, ApiError> {
     let id = id
         .parse::<Uuid>()
-        .map_err(|_| ApiError::Rejected(Rejection::NotFound))?;
+        .map_err(|_| ApiError::NoSuch("product"))?;
     let product = state
         .app
         .product(ProductId::from_uuid(id))
         .await?
-        .ok_or(ApiError::Rejected(Rejection::NotFound))?;
+        .ok_or(ApiError::NoSuch("product"))?;
     Ok(json_response(
         200,
         serde_json::to_string(&product_document(&product)).expect("serialisable"),
@@ -329,10 +353,15 @@ pub async fn get_seller(
     _caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let id = id
-        .parse::<Uuid>()
-        .map_err(|_| ApiError::Rejected(Rejection::NotFound))?;
-    let (account, metrics) = state.app.seller(AccountId::from_uuid(id)).await?;
+    let id = id.parse::<Uuid>().map_err(|_| ApiError::NoSuch("seller"))?;
+    let (account, metrics) = state
+        .app
+        .seller(AccountId::from_uuid(id))
+        .await
+        .map_err(|error| match error {
+            orderly_app::AppError::Rejected(Rejection::NotFound) => ApiError::NoSuch("seller"),
+            other => other.into(),
+        })?;
     let document = SellerDocument {
         id: account.id.as_uuid(),
         name: account.name,
@@ -454,7 +483,7 @@ pub async fn list_orders(
     caller: Caller,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(query) = query.map_err(|rejection| ApiError::InvalidBody(rejection.body_text()))?;
+    let Query(query) = query.map_err(|rejection| ApiError::InvalidQuery(rejection.body_text()))?;
     let status = match &query.status {
         Some(code) => Some(one_of(
             "status",
@@ -501,29 +530,80 @@ pub async fn list_orders(
     ))
 }
 
+/// Query of the history and the message thread: a page after a cursor.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// The `next_cursor` of the previous page.
+    pub after: Option<String>,
+    /// 1 to 100; 100 by default.
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+}
+
+impl PageQuery {
+    /// The seq to start after and the page size, checked.
+    fn bounds(&self) -> Result<(u64, u32), ApiError> {
+        let after = match &self.after {
+            None => 0,
+            Some(text) => text
+                .parse::<u64>()
+                .map_err(|_| invalid("after", "use the next_cursor of the previous page"))?,
+        };
+        Ok((
+            after,
+            page_limit(self.limit, orderly_store::PAGE_LIMIT_MAX)?,
+        ))
+    }
+}
+
+/// A page size: 1 to 100, `default` when not given.
+fn page_limit(limit: Option<u32>, default: u32) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(default);
+    if !(1..=orderly_store::PAGE_LIMIT_MAX).contains(&limit) {
+        return Err(invalid(
+            "limit",
+            format!(
+                "limit must be between 1 and {}",
+                orderly_store::PAGE_LIMIT_MAX
+            ),
+        ));
+    }
+    Ok(limit)
+}
+
+fn page_query(
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<(u64, u32), ApiError> {
+    let Query(query) = query.map_err(|rejection| ApiError::InvalidQuery(rejection.body_text()))?;
+    query.bounds()
+}
+
 #[utoipa::path(get, path = "/api/v1/orders/{id}/events", tag = "orders",
-    summary = "The order's history, oldest first",
-    params(("id" = Uuid, Path)),
-    responses((status = 200, body = EventList), (status = "4XX", body = Problem)),
+    summary = "The order's history, oldest first, paginated; buyers and sellers see no admin notes, admin ids or others' complaints",
+    params(("id" = Uuid, Path), PageQuery),
+    responses((status = 200, description = "A page of events", body = EventList), (status = "4XX", description = "Refused", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn order_events(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let events = state.app.events_for(caller.actor(), order_id(&id)?).await?;
+    let order_id = order_id(&id)?;
+    let (after, limit) = page_query(query)?;
+    let page = state
+        .app
+        .events_page(caller.actor(), order_id, after, limit, None)
+        .await?;
     let list = EventList {
-        events: events
-            .into_iter()
-            .map(|stored| EventDocument {
-                seq: stored.seq,
-                kind: stored.event.kind.name().to_owned(),
-                at: stored.event.at,
-                actor: ActorDto::new(stored.event.actor),
-                description: stored.event.kind.describe(),
-                data: serde_json::to_value(&stored.event.kind).expect("events serialise"),
-            })
+        events: page
+            .events
+            .iter()
+            .map(|(seq, view)| EventDocument::new(*seq, view))
             .collect(),
+        next_cursor: page.next.map(|seq| seq.to_string()),
     };
     Ok(json_response(
         200,
@@ -534,16 +614,18 @@ pub async fn order_events(
 // ---- Messages --------------------------------------------------------------------------
 
 #[utoipa::path(get, path = "/api/v1/orders/{id}/messages", tag = "messages",
-    summary = "The order's message thread",
-    params(("id" = Uuid, Path)),
-    responses((status = 200, body = MessageList), (status = "4XX", body = Problem)),
+    summary = "The order's message thread, oldest first, paginated",
+    params(("id" = Uuid, Path), PageQuery),
+    responses((status = 200, description = "A page of messages", body = MessageList), (status = "4XX", description = "Refused", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn list_messages(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let order = state.app.order_for(caller.actor(), order_id(&id)?).await?;
+    let order_id = order_id(&id)?;
+    state.app.order_for(caller.actor(), order_id).await?;
     if caller.role() == Role::Admin {
         // The thread is the parties' (SPEC 14); admins read it in the history (`/events`).
         return Err(ApiError::Rejected(Rejection::Forbidden {
@@ -552,8 +634,25 @@ pub async fn list_messages(
             allowed: "the buyer or the seller",
         }));
     }
+    let (after, limit) = page_query(query)?;
+    let page = state
+        .app
+        .events_page(caller.actor(), order_id, after, limit, Some("message_sent"))
+        .await?;
     let list = MessageList {
-        messages: order.messages.iter().map(message_document).collect(),
+        messages: page
+            .events
+            .iter()
+            .filter_map(|(_, view)| match &view.kind {
+                orderly_domain::EventKind::MessageSent { author, text } => Some(MessageDocument {
+                    author: author.code().to_owned(),
+                    text: text.clone(),
+                    sent_at: view.at,
+                }),
+                _ => None,
+            })
+            .collect(),
+        next_cursor: page.next.map(|seq| seq.to_string()),
     };
     Ok(json_response(
         200,
@@ -620,7 +719,10 @@ pub async fn send_message(
         Err(error) => return error.into_response(),
     };
     let render: orderly_app::Render = std::sync::Arc::new(|order: &Order| {
-        let message = order.messages.last().expect("a message was just sent");
+        let message = order
+            .last_message
+            .as_ref()
+            .expect("a message was just sent");
         (
             201,
             serde_json::to_string(&message_document(message)).expect("serialisable"),
@@ -1146,22 +1248,54 @@ pub async fn healthz() -> Response {
     json_response(200, r#"{"status":"ok"}"#.to_owned())
 }
 
-#[utoipa::path(get, path = "/readyz", tag = "operations", summary = "The database answers",
-    responses((status = 200, body = Health), (status = 503, body = Problem)))]
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    summary = "Ready for traffic: the database answers (and has disk space) and no worker is failing",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "Not ready: `unavailable` (database), `storage_full` (disk) or `worker_failing`", body = Problem, content_type = "application/problem+json")))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    match state.app.store.ping().await {
-        Ok(()) => json_response(200, r#"{"status":"ready"}"#.to_owned()),
-        Err(error) => {
-            tracing::warn!(%error, "not ready: the database does not answer");
-            let problem = Problem {
-                kind: "urn:orderly:problem:not_ready".into(),
-                title: "Service Unavailable".into(),
-                status: 503,
-                detail: "The database does not answer; try again shortly.".into(),
-                code: "not_ready".into(),
-                field: None,
-            };
-            crate::error::problem_response(&problem)
-        }
+    if let Err(error) = state.app.store.ping().await {
+        tracing::warn!(%error, "not ready");
+        let error = match error {
+            orderly_store::StoreError::StorageFull => ApiError::StorageFull,
+            other => ApiError::Unavailable(other.to_string()),
+        };
+        return error.into_response();
     }
+    let workers: Vec<WorkerDto> = state
+        .app
+        .health
+        .snapshot()
+        .into_iter()
+        .map(|(name, health)| WorkerDto {
+            name: name.to_owned(),
+            status: if health.failing.is_some() {
+                "failing"
+            } else {
+                "ok"
+            }
+            .to_owned(),
+            last_ok_at: health.last_ok_at,
+            failing: health.failing,
+            panics: health.panics,
+            failures: health.failures,
+        })
+        .collect();
+    if let Some(worker) = workers.iter().find(|worker| worker.failing.is_some()) {
+        return ApiError::WorkerFailing(format!(
+            "the {} worker's last step failed: {}",
+            worker.name,
+            worker.failing.as_deref().unwrap_or("")
+        ))
+        .into_response();
+    }
+    let readiness = Readiness {
+        status: "ready".into(),
+        database: "ok".into(),
+        workers,
+    };
+    json_response(
+        200,
+        serde_json::to_string(&readiness).expect("serialisable"),
+    )
 }

@@ -380,6 +380,10 @@ impl<'c> Sim<'c> {
                 context()
             ));
         }
+        check_deadlines_follow_policy(&before, &decision.events, self.now, policy)
+            .map_err(|broken| format!("{broken} {}", context()))?;
+        check_no_payout_during_claim(&before, &decision.events)
+            .map_err(|broken| format!("{broken} {}", context()))?;
         for event in &decision.events {
             if let EventKind::ClaimSettled { .. } = event.kind {
                 self.report.claims_settled += 1;
@@ -452,11 +456,28 @@ impl<'c> Sim<'c> {
         };
         for action in Action::ALL.iter().copied() {
             let command = Command::sample(action, &slot.order, policy);
+            let listed = check(&slot.order, action, actor, self.now, policy).is_ok();
             if command.action(slot.order.status) != Some(action) {
-                // `Cancel` stands for the other cancel code in this status.
+                // `cancel` (at once) and `request_cancellation` are one command whose code
+                // depends on the status: the code that does not apply now is never listed.
+                if listed {
+                    return Err(format!(
+                        "allowed_actions lists {action} in {}, where the cancel command means {:?}",
+                        slot.order.status,
+                        command.action(slot.order.status)
+                    ));
+                }
                 continue;
             }
-            let listed = check(&slot.order, action, actor, self.now, policy).is_ok();
+            if listed
+                && matches!(action, Action::Cancel | Action::RequestCancellation)
+                && (slot.order.status.is_after_shipment() || slot.order.status.is_final())
+            {
+                return Err(format!(
+                    "{action} is offered in {}: the cancel button must disappear once shipped",
+                    slot.order.status
+                ));
+            }
             let accepted = decide(&slot.order, command, actor, self.now, policy);
             if listed != accepted.is_ok() {
                 return Err(format!(
@@ -557,7 +578,7 @@ impl<'c> Sim<'c> {
             Command::RequestExtension { days, .. } => *days = rng.below(33) as u32,
             Command::SendMessage { body } => {
                 if rng.chance(30)
-                    && let Some(last) = order.messages.last()
+                    && let Some(last) = order.last_message.as_ref()
                 {
                     *body = MessageBody::Text(last.text.clone());
                 }
@@ -566,6 +587,99 @@ impl<'c> Sim<'c> {
         }
         command
     }
+}
+
+/// Every timer armed by a decision is due exactly when the policy says, counted from the
+/// moment that starts it (SPEC 5): an expectation held independently of `decide`, so a
+/// wrong window or a timer re-armed from the wrong moment is caught.
+fn check_deadlines_follow_policy(
+    before: &Order,
+    events: &[Event],
+    now: Timestamp,
+    policy: &Policy,
+) -> Result<(), String> {
+    use orderly_domain::DeadlineKind as Kind;
+    let holidays = &policy.holidays;
+    let mut order = before.clone();
+    for event in events {
+        if let EventKind::DeadlineSet { deadline, due_at } = event.kind {
+            let expected = match deadline {
+                // Re-armed after a declined payment: the same window, from placement.
+                Kind::PaymentWindow => Some(policy.payment_window.end(order.placed_at, holidays)),
+                Kind::PaymentVerification => Some(policy.payment_verification.end(now, holidays)),
+                Kind::SellerResponse => Some(policy.seller_response_window.end(now, holidays)),
+                Kind::HandlingTime => {
+                    Some(orderly_domain::Window::Days(order.handling_days).end(now, holidays))
+                }
+                Kind::NoTrackingDispute => {
+                    Some(policy.no_tracking_dispute_after.end(now, holidays))
+                }
+                Kind::BuyerProtection => Some(policy.buyer_protection.end(now, holidays)),
+                Kind::ReceiptConfirmation => Some(policy.receipt_confirmation.end(now, holidays)),
+                Kind::ClaimResponse => Some(policy.claim_response_window.end(now, holidays)),
+                Kind::Negotiation => Some(policy.negotiation_window.end(now, holidays)),
+                Kind::ReturnShipment => Some(policy.return_shipment_window.end(now, holidays)),
+                Kind::ReturnConfirmation => {
+                    Some(policy.return_confirmation_window.end(now, holidays))
+                }
+                Kind::RefusedDeliveryReturn => {
+                    Some(policy.refused_delivery_return_window.end(now, holidays))
+                }
+                // The earliest refund not yet flagged; each refund's own time is checked
+                // when it is issued, below.
+                Kind::RefundOverdue => None,
+            };
+            if let Some(expected) = expected
+                && expected != due_at
+            {
+                return Err(format!(
+                    "{deadline} armed for {due_at}, but the policy says {expected}"
+                ));
+            }
+        }
+        if let EventKind::RefundIssued {
+            destination,
+            expected_by,
+            overdue_at,
+            ..
+        } = event.kind
+        {
+            let (_, upper) = destination.arrival_business_days();
+            let expected = orderly_domain::calendar::add_business_days(now, upper, holidays);
+            if expected_by != expected {
+                return Err(format!("refund expected by {expected_by}, not {expected}"));
+            }
+            let watched = destination.watched_for_overdue();
+            let overdue =
+                watched.then(|| policy.refund_overdue_after.end(now, holidays).max(expected));
+            if overdue_at != overdue {
+                return Err(format!("refund overdue at {overdue_at:?}, not {overdue:?}"));
+            }
+        }
+        order = orderly_domain::apply(order, event);
+    }
+    Ok(())
+}
+
+/// No order completes, and no escrow goes to the seller, while a claim is open: the claim
+/// decides how the order ends (SPEC 7 and 15.9).
+fn check_no_payout_during_claim(before: &Order, events: &[Event]) -> Result<(), String> {
+    let mut order = before.clone();
+    for event in events {
+        if matches!(
+            event.kind,
+            EventKind::OrderCompleted | EventKind::EscrowReleased { .. }
+        ) && order.open_claim().is_some()
+        {
+            return Err(format!(
+                "{} while a {} claim is open",
+                event.kind.name(),
+                order.claim.as_ref().map_or("?", |claim| claim.kind.code())
+            ));
+        }
+        order = orderly_domain::apply(order, event);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -11,6 +11,8 @@
 ///   (PostgreSQL adds `for update`, holding the row for the whole command).
 /// - `claim_deadlines`, `claim_outbox`: the claiming updates (PostgreSQL adds
 ///   `for update skip locked` so several processes share the work).
+/// - `buyer_lock`: serialises placements by one buyer for the unpaid-orders limit
+///   (PostgreSQL: an advisory transaction lock; SQLite has one writer anyway, so empty).
 /// - `migrations`, `migration_lock`: the backend's migrations and the statement that
 ///   serialises concurrent migrators.
 macro_rules! store_impl {
@@ -21,6 +23,7 @@ macro_rules! store_impl {
         lock_order: $lock_order:literal,
         claim_deadlines: $claim_deadlines:literal,
         claim_outbox: $claim_outbox:literal,
+        buyer_lock: $buyer_lock:literal,
         migrations: $migrations:expr,
         migration_lock: $migration_lock:literal $(,)?
     ) => {
@@ -94,6 +97,34 @@ macro_rules! store_impl {
             async fn order_events(&self, order_id: OrderId) -> Result<Vec<StoredEvent>, StoreError> {
                 let mut connection = self.pool.acquire().await?;
                 read_events(&mut connection, &order_id.to_string()).await
+            }
+
+            async fn order_events_page(
+                &self,
+                order_id: OrderId,
+                after_seq: u64,
+                limit: u32,
+                kind: Option<&str>,
+            ) -> Result<(Vec<StoredEvent>, Option<u64>), StoreError> {
+                let limit = limit.clamp(1, crate::PAGE_LIMIT_MAX);
+                let rows = sqlx::query(
+                    "select seq, body from events where order_id = $1 and seq > $2 \
+                     and ($3 = '' or kind = $3) order by seq limit $4",
+                )
+                .bind(order_id.to_string())
+                .bind(i64::try_from(after_seq).unwrap_or(i64::MAX))
+                .bind(kind.unwrap_or(""))
+                .bind(i64::from(limit) + 1)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut events = rows.iter().map(decode_event).collect::<Result<Vec<_>, StoreError>>()?;
+                let next = if events.len() > limit as usize {
+                    events.truncate(limit as usize);
+                    events.last().map(|event| event.seq)
+                } else {
+                    None
+                };
+                Ok((events, next))
             }
 
             async fn list_orders(&self, filter: OrderFilter) -> Result<Page, StoreError> {
@@ -294,15 +325,16 @@ macro_rules! store_impl {
                 Ok(u64::try_from(count).unwrap_or(0))
             }
 
-            async fn idempotency_begin(&self, account_id: AccountId, key: &str, fingerprint: &str, now: Timestamp, stale_secs: i64) -> Result<IdempotencyBegin, StoreError> {
+            async fn idempotency_begin(&self, account_id: AccountId, key: &str, fingerprint: &str, owner: &str, now: Timestamp, stale_secs: i64) -> Result<IdempotencyBegin, StoreError> {
                 let account = account_id.to_string();
                 let inserted = sqlx::query(
-                    "insert into idempotency_keys (account_id, key, fingerprint, status, response, created_at, updated_at) \
-                     values ($1, $2, $3, null, null, $4, $4) on conflict (account_id, key) do nothing",
+                    "insert into idempotency_keys (account_id, key, fingerprint, owner, status, response, created_at, updated_at) \
+                     values ($1, $2, $3, $4, null, null, $5, $5) on conflict (account_id, key) do nothing",
                 )
                 .bind(&account)
                 .bind(key)
                 .bind(fingerprint)
+                .bind(owner)
                 .bind(micros(now))
                 .execute(&self.pool)
                 .await?;
@@ -334,12 +366,13 @@ macro_rules! store_impl {
                 let updated_at: i64 = row.try_get("updated_at")?;
                 if updated_at < micros(now) - stale_secs * 1_000_000 {
                     let taken = sqlx::query(
-                        "update idempotency_keys set updated_at = $1 where account_id = $2 and key = $3 and status is null and updated_at = $4",
+                        "update idempotency_keys set updated_at = $1, owner = $5 where account_id = $2 and key = $3 and status is null and updated_at = $4",
                     )
                     .bind(micros(now))
                     .bind(&account)
                     .bind(key)
                     .bind(updated_at)
+                    .bind(owner)
                     .execute(&self.pool)
                     .await?;
                     if taken.rows_affected() == 1 {
@@ -351,7 +384,11 @@ macro_rules! store_impl {
 
             async fn idempotency_finish(&self, response: IdempotentResponse, now: Timestamp) -> Result<(), StoreError> {
                 let mut connection = self.pool.acquire().await?;
-                write_idempotency(&mut connection, &response, micros(now)).await
+                match write_idempotency(&mut connection, &response, micros(now)).await {
+                    // Taken over meanwhile: the new owner's answer stands.
+                    Err(StoreError::Conflict) => Ok(()),
+                    other => other,
+                }
             }
 
             async fn idempotency_release(&self, account_id: AccountId, key: &str) -> Result<(), StoreError> {
@@ -363,12 +400,32 @@ macro_rules! store_impl {
                 Ok(())
             }
 
-            async fn idempotency_purge(&self, before: Timestamp) -> Result<u64, StoreError> {
+            async fn idempotency_purge(&self, before: Timestamp, per_account_max: u32) -> Result<u64, StoreError> {
                 let deleted = sqlx::query("delete from idempotency_keys where created_at < $1")
                     .bind(micros(before))
                     .execute(&self.pool)
                     .await?;
-                Ok(deleted.rows_affected())
+                // Accounts over their bound lose their oldest records first.
+                let crowded: Vec<String> = sqlx::query_scalar(
+                    "select account_id from idempotency_keys group by account_id having count(*) > $1",
+                )
+                .bind(i64::from(per_account_max))
+                .fetch_all(&self.pool)
+                .await?;
+                let mut trimmed = 0;
+                for account in crowded {
+                    let cut = sqlx::query(
+                        "delete from idempotency_keys where account_id = $1 and key in ( \
+                         select key from idempotency_keys where account_id = $1 \
+                         order by created_at desc, key desc limit 1000000000 offset $2)",
+                    )
+                    .bind(&account)
+                    .bind(i64::from(per_account_max))
+                    .execute(&self.pool)
+                    .await?;
+                    trimmed += cut.rows_affected();
+                }
+                Ok(deleted.rows_affected() + trimmed)
             }
 
             async fn rebuild_projections(&self) -> Result<Integrity, StoreError> {
@@ -516,11 +573,11 @@ macro_rules! store_impl {
             }
 
             async fn ping(&self) -> Result<(), StoreError> {
-                sqlx::query("select 1").execute(&self.pool).await?;
-                Ok(())
+                self.ready().await
             }
 
-            async fn create_account(&self, account: &crate::Account, token_hash: &str) -> Result<(), StoreError> {
+            async fn create_account(&self, account: &crate::Account, token_hash: &str, answer: Option<&IdempotentResponse>) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
                 sqlx::query(
                     "insert into accounts (id, role, name, token_hash, revoked_at, created_at, updated_at) \
                      values ($1, $2, $3, $4, null, $5, $5)",
@@ -530,8 +587,12 @@ macro_rules! store_impl {
                 .bind(&account.name)
                 .bind(token_hash)
                 .bind(micros(account.created_at))
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                if let Some(answer) = answer {
+                    write_idempotency(&mut tx, answer, micros(account.created_at)).await?;
+                }
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -553,18 +614,24 @@ macro_rules! store_impl {
                 row.map(|row| decode_account(&row)).transpose()
             }
 
-            async fn revoke_token(&self, id: AccountId, now: Timestamp) -> Result<bool, StoreError> {
+            async fn revoke_token(&self, id: AccountId, now: Timestamp, answer: Option<&IdempotentResponse>) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await?;
                 let revoked = sqlx::query(
                     "update accounts set revoked_at = $1, updated_at = $1 where id = $2 and revoked_at is null",
                 )
                 .bind(micros(now))
                 .bind(id.to_string())
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                if let Some(answer) = answer {
+                    write_idempotency(&mut tx, answer, micros(now)).await?;
+                }
+                tx.commit().await?;
                 Ok(revoked.rows_affected() == 1)
             }
 
-            async fn create_product(&self, product: &crate::Product) -> Result<(), StoreError> {
+            async fn create_product(&self, product: &crate::Product, answer: Option<&IdempotentResponse>) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
                 sqlx::query(
                     "insert into products (id, seller_id, title, currency, price_minor, shipping_fee_minor, stock, \
                      processing_days, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
@@ -578,8 +645,12 @@ macro_rules! store_impl {
                 .bind(product.stock)
                 .bind(i64::from(product.processing_days))
                 .bind(micros(product.created_at))
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                if let Some(answer) = answer {
+                    write_idempotency(&mut tx, answer, micros(product.created_at)).await?;
+                }
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -619,7 +690,14 @@ macro_rules! store_impl {
             match write {
                 crate::Write::Decide { order_id, mut decide } => {
                     let before = load_state(connection, order_id, $lock_order).await?;
-                    let batch = decide(before.as_ref()).map_err(StoreError::Rejected)?;
+                    // A panic is a bug in one decision: it fails this command alone, not
+                    // the other commands sharing its transaction, nor the writer.
+                    let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decide(before.as_ref())))
+                        .map_err(|panic| StoreError::Other(anyhow::anyhow!(
+                            "the decision for order {order_id} panicked: {}",
+                            panic_message(&panic)
+                        )))?;
+                    let batch = decided.map_err(StoreError::Rejected)?;
                     assert_eq!(batch.order.id, order_id, "a command's batch belongs to its order");
                     let events = write_batch(connection, before.as_ref(), &batch).await?;
                     Ok(Committed { order: batch.order, events })
@@ -694,17 +772,25 @@ macro_rules! store_impl {
                 .bind(order_id)
                 .fetch_all(&mut *connection)
                 .await?;
-            rows.iter()
-                .map(|row| {
-                    let body: String = row.try_get("body")?;
-                    let event: Event = serde_json::from_str(&body)
-                        .map_err(|error| StoreError::Other(anyhow::anyhow!("stored event: {error}")))?;
-                    Ok(StoredEvent {
-                        seq: u64::try_from(row.try_get::<i64, _>("seq")?).unwrap_or(0),
-                        event,
-                    })
-                })
-                .collect()
+            rows.iter().map(decode_event).collect()
+        }
+
+        fn decode_event(row: &<$db as sqlx::Database>::Row) -> Result<StoredEvent, StoreError> {
+            let body: String = row.try_get("body")?;
+            let event: Event = serde_json::from_str(&body)
+                .map_err(|error| StoreError::Other(anyhow::anyhow!("stored event: {error}")))?;
+            Ok(StoredEvent {
+                seq: u64::try_from(row.try_get::<i64, _>("seq")?).unwrap_or(0),
+                event,
+            })
+        }
+
+        fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+            panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|text| (*text).to_owned()))
+                .unwrap_or_else(|| "a panic without a message".into())
         }
 
         /// Writes everything one command produced. Runs inside the caller's transaction.
@@ -718,6 +804,24 @@ macro_rules! store_impl {
             }
             let rows = projection::rows(before, &batch.events, &batch.order)?;
             let order = &rows.order;
+            if let (None, Some(max)) = (before, batch.unpaid_orders_max) {
+                if !$buyer_lock.is_empty() {
+                    sqlx::query($buyer_lock).bind(&order.buyer_id).execute(&mut *connection).await?;
+                }
+                let unpaid: i64 = sqlx::query_scalar(
+                    "select count(*) from orders where buyer_id = $1 and status = 'awaiting_payment'",
+                )
+                .bind(&order.buyer_id)
+                .fetch_one(&mut *connection)
+                .await?;
+                if unpaid >= i64::from(max) {
+                    return Err(StoreError::Rejected(orderly_domain::Rejection::Conflict {
+                        detail: format!(
+                            "you already have {unpaid} unpaid orders, the most allowed; pay or cancel one of them before placing another"
+                        ),
+                    }));
+                }
+            }
             match before {
                 None => {
                     sqlx::query(
@@ -919,21 +1023,26 @@ macro_rules! store_impl {
             Ok(())
         }
 
+        /// Stores the answer on the key's reservation, if `response.owner` still holds it;
+        /// otherwise (taken over by a retry) [`StoreError::Conflict`], which undoes the
+        /// transaction the answer was to be part of.
         async fn write_idempotency(connection: &mut Connection, response: &IdempotentResponse, now: i64) -> Result<(), StoreError> {
-            sqlx::query(
-                "insert into idempotency_keys (account_id, key, fingerprint, status, response, created_at, updated_at) \
-                 values ($1, $2, $3, $4, $5, $6, $6) \
-                 on conflict (account_id, key) do update set fingerprint = excluded.fingerprint, \
-                 status = excluded.status, response = excluded.response, updated_at = excluded.updated_at",
+            let stored = sqlx::query(
+                "update idempotency_keys set status = $1, response = $2, updated_at = $3 \
+                 where account_id = $4 and key = $5 and owner = $6 and fingerprint = $7 and status is null",
             )
-            .bind(response.account_id.to_string())
-            .bind(&response.key)
-            .bind(&response.fingerprint)
             .bind(i64::from(response.status))
             .bind(&response.body)
             .bind(now)
+            .bind(response.account_id.to_string())
+            .bind(&response.key)
+            .bind(&response.owner)
+            .bind(&response.fingerprint)
             .execute(&mut *connection)
             .await?;
+            if stored.rows_affected() != 1 {
+                return Err(StoreError::Conflict);
+            }
             Ok(())
         }
     };

@@ -182,13 +182,14 @@ impl RawTable {
         let table = "create table if not exists bench_raw (client bigint not null, n bigint not null, body text not null, primary key (client, n))";
         if url.starts_with("sqlite:") {
             let store =
-                crate::sqlite::SqliteStore::open(url, &crate::SqliteOptions::default()).await?;
+                crate::sqlite::SqliteStore::open(url, &crate::StoreOptions::default()).await?;
             let pool = store.pool().clone();
             sqlx::query(table).execute(&pool).await?;
             sqlx::query("delete from bench_raw").execute(&pool).await?;
             Ok(Self::Sqlite(pool))
         } else {
-            let store = crate::postgres::PostgresStore::open(url).await?;
+            let store =
+                crate::postgres::PostgresStore::open(url, &crate::StoreOptions::default()).await?;
             let pool = store.pool().clone();
             sqlx::query(table).execute(&pool).await?;
             sqlx::query("delete from bench_raw").execute(&pool).await?;

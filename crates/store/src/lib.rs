@@ -50,12 +50,43 @@ pub enum StoreError {
     /// caught before it could corrupt money.
     #[error("the database refused a write that breaks an invariant: {0}")]
     Invariant(String),
+    /// The database cannot be reached or did not answer in time (connection refused or
+    /// lost, pool exhausted, a statement or lock timeout, the writer queue full). Nothing
+    /// was written; the caller may retry later.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// The disk is full: nothing was written, and writes succeed again once space is freed.
+    #[error("the database's disk is full")]
+    StorageFull,
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
 
+impl StoreError {
+    /// Whether the failure is the database's state rather than the request's: retrying
+    /// later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_) | StoreError::StorageFull)
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Protocol(_) => return StoreError::Unavailable(error.to_string()),
+            _ => {}
+        }
+        if let sqlx::Error::Database(database_error) = &error
+            && let Some(code) = database_error.code()
+            && let Some(transient) = transient_code(&code)
+        {
+            return transient;
+        }
         if let sqlx::Error::Database(database_error) = &error {
             if let Some(constraint) = database_error.constraint() {
                 return constraint_error(constraint);
@@ -75,6 +106,35 @@ impl From<sqlx::Error> for StoreError {
             }
         }
         StoreError::Other(anyhow::Error::new(error))
+    }
+}
+
+/// Database error codes that say "not now" rather than "never": SQLite's result codes
+/// (numbers, possibly extended) and PostgreSQL's SQLSTATEs.
+fn transient_code(code: &str) -> Option<StoreError> {
+    if let Ok(number) = code.parse::<i32>() {
+        return match number & 0xff {
+            // SQLITE_FULL: "database or disk is full".
+            13 => Some(StoreError::StorageFull),
+            // SQLITE_IOERR (a write that failed, often for want of space), SQLITE_BUSY,
+            // SQLITE_LOCKED, SQLITE_CANTOPEN.
+            10 | 5 | 6 | 14 => Some(StoreError::Unavailable(format!("sqlite error {number}"))),
+            _ => None,
+        };
+    }
+    match code {
+        // disk_full
+        "53100" => Some(StoreError::StorageFull),
+        // query_canceled (statement_timeout), lock_not_available (lock_timeout),
+        // too_many_connections, admin/crash shutdown, cannot_connect_now.
+        "57014" | "55P03" | "53300" | "57P01" | "57P02" | "57P03" => {
+            Some(StoreError::Unavailable(format!("postgres error {code}")))
+        }
+        // Connection exceptions.
+        code if code.starts_with("08") => {
+            Some(StoreError::Unavailable(format!("postgres error {code}")))
+        }
+        _ => None,
     }
 }
 
@@ -105,6 +165,9 @@ pub struct Batch {
     pub idempotency: Option<IdempotentResponse>,
     /// Stock changes, per product: negative reserves at placement, positive releases.
     pub stock: Vec<(ProductId, i64)>,
+    /// For a new order: the most unpaid orders its buyer may have, counted inside the
+    /// transaction so that concurrent placements cannot pass it together.
+    pub unpaid_orders_max: Option<u32>,
 }
 
 impl From<orderly_domain::Decision> for Batch {
@@ -117,6 +180,7 @@ impl From<orderly_domain::Decision> for Batch {
             outbox: Vec::new(),
             idempotency: None,
             stock: Vec::new(),
+            unpaid_orders_max: None,
         }
     }
 }
@@ -155,11 +219,15 @@ pub struct NewOutbox {
     pub payload: String,
 }
 
-/// The first answer to an idempotent request.
+/// The first answer to an idempotent request. It is stored only while the reservation
+/// still belongs to `owner`: a request whose key was taken over by a retry (because it
+/// ran too long) can store neither its answer nor, in the same transaction, its work.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IdempotentResponse {
     pub account_id: AccountId,
     pub key: String,
+    /// The reservation this request holds (from [`IdempotencyBegin::Started`]).
+    pub owner: String,
     pub fingerprint: String,
     pub status: u16,
     pub body: String,
@@ -270,7 +338,8 @@ pub struct OutboxMessage {
 /// The state of an idempotency key when a request arrives (SPEC 15.20).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IdempotencyBegin {
-    /// First time: the key is now reserved for this request.
+    /// First time (or a stale reservation taken over): the key is now reserved for this
+    /// request, under the owner it passed in.
     Started,
     /// The same key with another request: 422.
     Mismatch,
@@ -307,6 +376,17 @@ pub trait Store: Send + Sync {
 
     /// The order's history, oldest first.
     async fn order_events(&self, order_id: OrderId) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// A page of the order's history, oldest first: events after `after_seq`, at most
+    /// `limit` (1 to [`PAGE_LIMIT_MAX`]), only of `kind` when given. The second value is
+    /// the seq to continue after, when there is more.
+    async fn order_events_page(
+        &self,
+        order_id: OrderId,
+        after_seq: u64,
+        limit: u32,
+        kind: Option<&str>,
+    ) -> Result<(Vec<StoredEvent>, Option<u64>), StoreError>;
 
     /// A page of orders, newest first.
     async fn list_orders(&self, filter: OrderFilter) -> Result<Page, StoreError>;
@@ -355,18 +435,21 @@ pub trait Store: Send + Sync {
     /// Undelivered messages (excluding dead ones): the backlog.
     async fn outbox_backlog(&self) -> Result<u64, StoreError>;
 
-    /// Reserves an idempotency key, or says what happened to it before. A reservation
-    /// older than `stale_secs` whose request never finished is taken over.
+    /// Reserves an idempotency key for `owner`, or says what happened to it before. A
+    /// reservation older than `stale_secs` whose request never finished is taken over:
+    /// it then belongs to the new owner, and the old one can no longer store anything.
     async fn idempotency_begin(
         &self,
         account_id: AccountId,
         key: &str,
         fingerprint: &str,
+        owner: &str,
         now: Timestamp,
         stale_secs: i64,
     ) -> Result<IdempotencyBegin, StoreError>;
 
-    /// Stores the answer of a request that wrote nothing (a refusal).
+    /// Stores the answer of a request that wrote nothing (a refusal), if the reservation
+    /// is still the response's owner's.
     async fn idempotency_finish(
         &self,
         response: IdempotentResponse,
@@ -377,8 +460,13 @@ pub trait Store: Send + Sync {
     async fn idempotency_release(&self, account_id: AccountId, key: &str)
     -> Result<(), StoreError>;
 
-    /// Deletes records created before `before`; returns how many.
-    async fn idempotency_purge(&self, before: Timestamp) -> Result<u64, StoreError>;
+    /// Deletes records created before `before`, and each account's oldest records beyond
+    /// `per_account_max`; returns how many.
+    async fn idempotency_purge(
+        &self,
+        before: Timestamp,
+        per_account_max: u32,
+    ) -> Result<u64, StoreError>;
 
     /// Rebuilds every read model from the event log.
     async fn rebuild_projections(&self) -> Result<Integrity, StoreError>;
@@ -386,48 +474,81 @@ pub trait Store: Send + Sync {
     /// Compares every read model with the event log.
     async fn check_integrity(&self) -> Result<Integrity, StoreError>;
 
-    /// Whether the database answers.
+    /// Whether the database answers (and, on SQLite after a full disk, has room again).
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Creates an account whose API token hashes to `token_hash`.
-    async fn create_account(&self, account: &Account, token_hash: &str) -> Result<(), StoreError>;
+    /// Creates an account whose API token hashes to `token_hash`, with the request's
+    /// idempotent answer in the same transaction.
+    async fn create_account(
+        &self,
+        account: &Account,
+        token_hash: &str,
+        answer: Option<&IdempotentResponse>,
+    ) -> Result<(), StoreError>;
 
     /// The account a token belongs to, unless revoked.
     async fn account_by_token(&self, token_hash: &str) -> Result<Option<Account>, StoreError>;
 
     async fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError>;
 
-    /// Revokes the account's token; returns whether there was one to revoke.
-    async fn revoke_token(&self, id: AccountId, now: Timestamp) -> Result<bool, StoreError>;
+    /// Revokes the account's token; returns whether there was one to revoke. The answer is
+    /// stored in the same transaction.
+    async fn revoke_token(
+        &self,
+        id: AccountId,
+        now: Timestamp,
+        answer: Option<&IdempotentResponse>,
+    ) -> Result<bool, StoreError>;
 
-    async fn create_product(&self, product: &Product) -> Result<(), StoreError>;
+    /// Adds a product, with the request's idempotent answer in the same transaction.
+    async fn create_product(
+        &self,
+        product: &Product,
+        answer: Option<&IdempotentResponse>,
+    ) -> Result<(), StoreError>;
 
     async fn product(&self, id: ProductId) -> Result<Option<Product>, StoreError>;
 }
 
-/// How SQLite is tuned (ignored for PostgreSQL).
+/// How the store waits, and how SQLite is tuned. Every wait is bounded, so that a database
+/// that cannot be reached answers "unavailable" quickly instead of hanging requests.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SqliteOptions {
-    /// `FULL` (default) or `NORMAL`; see `docs/performance.md`.
+pub struct StoreOptions {
+    /// SQLite: `FULL` (default) or `NORMAL`; see `docs/performance.md`.
     pub synchronous: String,
+    /// SQLite: how long a statement waits for another process's lock.
     pub busy_timeout_ms: u64,
+    /// How long a request waits for a pooled connection (PostgreSQL: including opening
+    /// one) before it is answered 503.
+    pub acquire_timeout_ms: u64,
+    /// PostgreSQL `statement_timeout`: the longest one statement may run.
+    pub statement_timeout_ms: u64,
+    /// PostgreSQL `lock_timeout`: the longest a statement waits for a row lock.
+    pub lock_timeout_ms: u64,
+    /// SQLite: how long a command may wait in the writer's queue before it is answered
+    /// 503 without being run.
+    pub write_queue_timeout_ms: u64,
 }
 
-impl Default for SqliteOptions {
+impl Default for StoreOptions {
     fn default() -> Self {
         Self {
             synchronous: "FULL".into(),
-            busy_timeout_ms: 5_000,
+            busy_timeout_ms: 1_000,
+            acquire_timeout_ms: 750,
+            statement_timeout_ms: 5_000,
+            lock_timeout_ms: 2_000,
+            write_queue_timeout_ms: 1_000,
         }
     }
 }
 
 /// Opens the store the URL names and runs its migrations.
-pub async fn connect(url: &str, sqlite: &SqliteOptions) -> Result<Arc<dyn Store>, StoreError> {
+pub async fn connect(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
     let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
-        Arc::new(sqlite::SqliteStore::open(url, sqlite).await?)
+        Arc::new(sqlite::SqliteStore::open(url, options).await?)
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Arc::new(postgres::PostgresStore::open(url).await?)
+        Arc::new(postgres::PostgresStore::open(url, options).await?)
     } else {
         return Err(StoreError::Other(anyhow::anyhow!(
             "unsupported database url `{}`: use sqlite://PATH or postgres://...",

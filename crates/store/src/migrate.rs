@@ -20,6 +20,11 @@ pub const SQLITE: &[Migration] = &[
         name: "accounts_products",
         sql: include_str!("../migrations/sqlite/0002_accounts_products.sql"),
     },
+    Migration {
+        version: 3,
+        name: "hardening",
+        sql: include_str!("../migrations/sqlite/0003_hardening.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -32,6 +37,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 2,
         name: "accounts_products",
         sql: include_str!("../migrations/postgres/0002_accounts_products.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "hardening",
+        sql: include_str!("../migrations/postgres/0003_hardening.sql"),
     },
 ];
 

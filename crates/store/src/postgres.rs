@@ -19,14 +19,31 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
-    pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let connect = PgConnectOptions::from_str(url)?;
+    /// Connects with every wait bounded: acquiring a connection (which includes opening
+    /// one when the database restarted) by `acquire_timeout_ms`, each statement by
+    /// `statement_timeout_ms` and each row-lock wait by `lock_timeout_ms`, so a database
+    /// that is down or stuck answers 503 quickly. The pool reconnects by itself.
+    pub async fn open(url: &str, options: &crate::StoreOptions) -> Result<Self, StoreError> {
+        let statement_timeout = format!("{}ms", options.statement_timeout_ms.max(1));
+        let lock_timeout = format!("{}ms", options.lock_timeout_ms.max(1));
+        let connect = PgConnectOptions::from_str(url)?.options([
+            ("statement_timeout", statement_timeout.as_str()),
+            ("lock_timeout", lock_timeout.as_str()),
+        ]);
         let pool = PgPoolOptions::new()
             .max_connections(POOL_CONNECTIONS_MAX)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_millis(options.acquire_timeout_ms.max(1)))
+            // A connection that comes back from a broken link is checked before use.
+            .test_before_acquire(true)
             .connect_with(connect)
             .await?;
         Ok(Self { pool })
+    }
+
+    /// The readiness check: the database answers.
+    async fn ready(&self) -> Result<(), StoreError> {
+        sqlx::query("select 1").execute(&self.pool).await?;
+        Ok(())
     }
 
     /// The pool, for tests and benchmarks that measure the database itself.
@@ -62,6 +79,7 @@ crate::backend::store_impl! {
         order by o.id limit $3 for update of o skip locked) \
         update outbox as m set claimed_until = $1, updated_at = $2 from ready where m.id = ready.id \
         returning m.id, m.order_id, m.topic, m.dedupe_key, m.payload, m.attempts",
+    buyer_lock: "select pg_advisory_xact_lock(hashtext($1))",
     migrations: crate::migrate::POSTGRES,
     migration_lock: "select pg_advisory_xact_lock(7263541)",
 }

@@ -9,12 +9,15 @@
 //! durable.
 
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
-use crate::{SqliteOptions, StoreError};
+use crate::{StoreError, StoreOptions};
 
 /// Connections in the pool: WAL lets readers run beside the one writer.
 const POOL_CONNECTIONS_MAX: u32 = 8;
@@ -27,17 +30,22 @@ const WRITE_QUEUE_MAX: usize = 1_024;
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
     writer: mpsc::Sender<Job>,
+    queue_timeout: Duration,
+    /// Set when a write failed for want of disk space, cleared by the next commit: what
+    /// `/readyz` reports until space is freed.
+    storage_full: Arc<AtomicBool>,
 }
 
-/// A queued write and where its outcome goes.
+/// A queued write, until when it may still start, and where its outcome goes.
 struct Job {
     write: crate::Write,
+    expires_at: Instant,
     reply: oneshot::Sender<Result<crate::Committed, StoreError>>,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file the URL names.
-    pub async fn open(url: &str, options: &SqliteOptions) -> Result<Self, StoreError> {
+    pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
         let synchronous = match options.synchronous.to_ascii_uppercase().as_str() {
             "FULL" => SqliteSynchronous::Full,
             "NORMAL" => SqliteSynchronous::Normal,
@@ -56,11 +64,43 @@ impl SqliteStore {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(POOL_CONNECTIONS_MAX)
+            .acquire_timeout(Duration::from_millis(options.acquire_timeout_ms.max(1)))
             .connect_with(connect)
             .await?;
         let (writer, queue) = mpsc::channel(WRITE_QUEUE_MAX);
-        tokio::spawn(run_writer(pool.clone(), queue));
-        Ok(Self { pool, writer })
+        let storage_full = Arc::new(AtomicBool::new(false));
+        tokio::spawn(run_writer(pool.clone(), queue, storage_full.clone()));
+        Ok(Self {
+            pool,
+            writer,
+            queue_timeout: Duration::from_millis(options.write_queue_timeout_ms.max(1)),
+            storage_full,
+        })
+    }
+
+    /// Whether the last write failed for want of disk space.
+    pub fn storage_full(&self) -> bool {
+        self.storage_full.load(Ordering::SeqCst)
+    }
+
+    /// The readiness check: the database answers, and after a full disk a small write
+    /// (committed, so it needs real room in the WAL) tells whether space was freed.
+    async fn ready(&self) -> Result<(), StoreError> {
+        sqlx::query("select 1").execute(&self.pool).await?;
+        if !self.storage_full() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("insert into readiness_probes (payload, created_at) values ($1, 0)")
+            .bind(vec![0_u8; 64 * 1024])
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("delete from readiness_probes")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.storage_full.store(false, Ordering::SeqCst);
+        Ok(())
     }
 
     /// The pool, for tests and benchmarks that measure the database itself.
@@ -68,20 +108,38 @@ impl SqliteStore {
         &self.pool
     }
 
+    /// Queues a write for the writer task. The queue is bounded in time: a command that
+    /// cannot start within `write_queue_timeout_ms` is answered "unavailable" and never
+    /// runs, so a stalled disk turns into quick 503s rather than piled-up requests.
     async fn write(&self, write: crate::Write) -> Result<crate::Committed, StoreError> {
         let (reply, outcome) = oneshot::channel();
         let stopped =
             || StoreError::Other(anyhow::anyhow!("the SQLite writer stopped; see the log"));
-        self.writer
-            .send(Job { write, reply })
-            .await
-            .map_err(|_| stopped())?;
+        let expires_at = Instant::now() + self.queue_timeout;
+        let job = Job {
+            write,
+            expires_at,
+            reply,
+        };
+        match self.writer.send_timeout(job, self.queue_timeout).await {
+            Ok(()) => {}
+            Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                return Err(StoreError::Unavailable(
+                    "the SQLite writer's queue is full".into(),
+                ));
+            }
+            Err(mpsc::error::SendTimeoutError::Closed(_)) => return Err(stopped()),
+        }
         outcome.await.map_err(|_| stopped())?
     }
 }
 
 /// The writer task: one group commit after another until the store is dropped.
-async fn run_writer(pool: sqlx::SqlitePool, mut queue: mpsc::Receiver<Job>) {
+async fn run_writer(
+    pool: sqlx::SqlitePool,
+    mut queue: mpsc::Receiver<Job>,
+    storage_full: Arc<AtomicBool>,
+) {
     while let Some(first) = queue.recv().await {
         let mut jobs = vec![first];
         while jobs.len() < GROUP_COMMIT_MAX {
@@ -90,29 +148,60 @@ async fn run_writer(pool: sqlx::SqlitePool, mut queue: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        // A panic (a bug in a decision) fails this group's callers, not every later write.
-        let group = tokio::spawn(commit_group(pool.clone(), jobs));
+        // Commands that waited too long are answered without running: their callers have
+        // been told to retry, or soon will be.
+        let now = Instant::now();
+        let (jobs, expired): (Vec<Job>, Vec<Job>) =
+            jobs.into_iter().partition(|job| job.expires_at > now);
+        for job in expired {
+            let _ = job.reply.send(Err(StoreError::Unavailable(
+                "the command waited too long for the SQLite writer".into(),
+            )));
+        }
+        if jobs.is_empty() {
+            continue;
+        }
+        // Decisions run under catch_unwind; this guards the writer against anything else.
+        let group = tokio::spawn(commit_group(pool.clone(), jobs, storage_full.clone()));
         if let Err(error) = group.await {
-            eprintln!("orderly: a SQLite group commit panicked: {error}");
+            tracing::error!(%error, "a SQLite group commit panicked");
         }
     }
 }
 
 type Reply = oneshot::Sender<Result<crate::Committed, StoreError>>;
 
-/// Answers every caller of a group that could not be committed.
-fn fail_all(replies: impl IntoIterator<Item = Reply>, error: &dyn std::fmt::Display) {
+/// Answers every caller of a group that could not be committed, with the same kind of
+/// error (so a full disk is "storage full" for each of them, not a generic failure).
+fn fail_all(replies: impl IntoIterator<Item = Reply>, error: StoreError) {
     for reply in replies {
-        let _ = reply.send(Err(StoreError::Other(anyhow::anyhow!(
-            "the write was not committed: {error}"
-        ))));
+        let _ = reply.send(Err(same_kind(&error)));
     }
 }
 
-async fn commit_group(pool: sqlx::SqlitePool, jobs: Vec<Job>) {
+/// A copy of `error` for another caller: `StoreError` holds an `anyhow::Error` and cannot
+/// be cloned, so the kinds that matter are kept and the rest becomes its message.
+fn same_kind(error: &StoreError) -> StoreError {
+    match error {
+        StoreError::StorageFull => StoreError::StorageFull,
+        StoreError::Unavailable(detail) => StoreError::Unavailable(detail.clone()),
+        other => StoreError::Other(anyhow::anyhow!("the write was not committed: {other}")),
+    }
+}
+
+async fn commit_group(pool: sqlx::SqlitePool, jobs: Vec<Job>, storage_full: Arc<AtomicBool>) {
+    let flag_full = |error: &StoreError| {
+        if matches!(error, StoreError::StorageFull) {
+            storage_full.store(true, Ordering::SeqCst);
+        }
+    };
     let mut tx = match pool.begin_with("BEGIN IMMEDIATE").await {
         Ok(tx) => tx,
-        Err(error) => return fail_all(jobs.into_iter().map(|job| job.reply), &error),
+        Err(error) => {
+            let error = StoreError::from(error);
+            flag_full(&error);
+            return fail_all(jobs.into_iter().map(|job| job.reply), error);
+        }
     };
     let alone = jobs.len() == 1;
     let mut answers: Vec<(Reply, Result<crate::Committed, StoreError>)> =
@@ -120,11 +209,16 @@ async fn commit_group(pool: sqlx::SqlitePool, jobs: Vec<Job>) {
     let mut jobs = jobs.into_iter();
     while let Some(job) = jobs.next() {
         if !alone && let Err(error) = sqlx::query("savepoint command").execute(&mut *tx).await {
+            let error = StoreError::from(error);
+            flag_full(&error);
             let replies = answers.into_iter().map(|(reply, _)| reply);
             let rest = jobs.map(|job| job.reply);
-            return fail_all(replies.chain([job.reply]).chain(rest), &error);
+            return fail_all(replies.chain([job.reply]).chain(rest), error);
         }
         let outcome = perform(&mut tx, job.write).await;
+        if let Err(error) = &outcome {
+            flag_full(error);
+        }
         if !alone {
             let end = if outcome.is_ok() {
                 "release command"
@@ -133,9 +227,11 @@ async fn commit_group(pool: sqlx::SqlitePool, jobs: Vec<Job>) {
             };
             if let Err(error) = sqlx::raw_sql(end).execute(&mut *tx).await {
                 // The transaction is in an unknown state: the whole group is undone.
+                let error = StoreError::from(error);
+                flag_full(&error);
                 let replies = answers.into_iter().map(|(reply, _)| reply);
                 let rest = jobs.map(|job| job.reply);
-                return fail_all(replies.chain([job.reply]).chain(rest), &error);
+                return fail_all(replies.chain([job.reply]).chain(rest), error);
             }
         }
         answers.push((job.reply, outcome));
@@ -148,18 +244,21 @@ async fn commit_group(pool: sqlx::SqlitePool, jobs: Vec<Job>) {
     };
     match finished {
         Ok(()) => {
+            if any_written {
+                storage_full.store(false, Ordering::SeqCst);
+            }
             for (reply, outcome) in answers {
                 let _ = reply.send(outcome);
             }
         }
         Err(error) => {
+            let error = StoreError::from(error);
+            flag_full(&error);
             for (reply, outcome) in answers {
                 let answer = match outcome {
                     // Refusals wrote nothing; their answer stands.
                     Err(StoreError::Rejected(rejection)) => Err(StoreError::Rejected(rejection)),
-                    _ => Err(StoreError::Other(anyhow::anyhow!(
-                        "the write was not committed: {error}"
-                    ))),
+                    _ => Err(same_kind(&error)),
                 };
                 let _ = reply.send(answer);
             }
@@ -184,6 +283,7 @@ crate::backend::store_impl! {
         and p.dead_at is null and p.id < o.id) \
         order by o.id limit $3) \
         returning id, order_id, topic, dedupe_key, payload, attempts",
+    buyer_lock: "",
     migrations: crate::migrate::SQLITE,
     migration_lock: "",
 }

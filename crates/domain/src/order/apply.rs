@@ -80,7 +80,8 @@ pub fn start(event: &Event) -> Order {
         deadlines: Vec::new(),
         ending: None,
         penalty_points: 0,
-        messages: Vec::new(),
+        messages_sent: 0,
+        last_message: None,
         complaints: Vec::new(),
         version: 1,
     }
@@ -349,11 +350,14 @@ pub fn apply_in_place(order: &mut Order, event: &Event) {
         }
         EventKind::OrderFrozen { .. } => order.frozen = true,
         EventKind::OrderUnfrozen { .. } => order.frozen = false,
-        EventKind::MessageSent { author, text } => order.messages.push(Message {
-            author: *author,
-            text: text.clone(),
-            sent_at: at,
-        }),
+        EventKind::MessageSent { author, text } => {
+            order.messages_sent += 1;
+            order.last_message = Some(Message {
+                author: *author,
+                text: text.clone(),
+                sent_at: at,
+            });
+        }
         EventKind::PenaltyApplied { points, .. } => order.penalty_points += points,
         EventKind::NoTrackingDisputeAvailable => order.no_tracking_dispute_available = true,
         EventKind::RefundFlaggedOverdue { number } => {

@@ -433,7 +433,7 @@ impl Command {
             Action::Message => Command::SendMessage {
                 body: MessageBody::Text(format!(
                     "Hello, about this order ({})",
-                    order.messages.len()
+                    order.messages_sent
                 )),
             },
             Action::Freeze => Command::Freeze {

@@ -496,8 +496,8 @@ pub fn decide(
             };
             let author = actor.role();
             if order
-                .messages
-                .last()
+                .last_message
+                .as_ref()
                 .is_some_and(|last| last.author == author && last.text == text)
             {
                 return Err(Rejection::conflict(
@@ -785,7 +785,16 @@ fn state_rule(
             }
             _ => refuse("there is no extension request to answer"),
         },
-        Action::Message => Ok(()),
+        Action::Message => {
+            if order.messages_sent >= policy.messages_per_order_max {
+                refuse(&format!(
+                    "the thread of this order has reached its limit of {} messages; contact support instead",
+                    policy.messages_per_order_max
+                ))
+            } else {
+                Ok(())
+            }
+        }
         Action::Freeze => {
             if status.is_final() {
                 refuse("the order has ended")

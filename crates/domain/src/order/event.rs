@@ -67,7 +67,11 @@ pub enum EventKind {
         message: Option<String>,
     },
     /// The buyer filed a complaint against the seller; it goes to the admin queue [002].
-    ComplaintFiled { text: String },
+    /// Its text is seen by the platform and the buyer, never by the seller (SPEC 16.3).
+    ComplaintFiled {
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        text: String,
+    },
     /// The buyer took the request back ("Resume order" [004]).
     CancellationWithdrawn,
     /// The seller approved the request, or the response window ran out (`auto`).
@@ -76,8 +80,12 @@ pub enum EventKind {
     CancellationRejected { reason: String },
     /// The buyer asked the platform to decide a rejected request [003].
     CancellationEscalated { message: String },
-    /// The admin decided an escalated request.
-    CancellationDecided { approve: bool, note: String },
+    /// The admin decided an escalated request. The note is internal to the platform.
+    CancellationDecided {
+        approve: bool,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        note: String,
+    },
     /// The seller shipped or cancelled while the request was open: it no longer applies.
     CancellationVoided,
     /// The handling time ran out first (SPEC 15.12).
@@ -157,10 +165,17 @@ pub enum EventKind {
     ExtensionApproved { days: u32 },
     /// The seller declined, or stayed silent until protection ended (`auto`).
     ExtensionDeclined { auto: bool },
-    /// An admin froze the order on suspicion of fraud; every timer pauses.
-    OrderFrozen { note: String },
+    /// An admin froze the order on suspicion of fraud; every timer pauses. The note is
+    /// internal to the platform.
+    OrderFrozen {
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        note: String,
+    },
     /// An admin unfroze the order; every timer resumes with the time it had left.
-    OrderUnfrozen { note: String },
+    OrderUnfrozen {
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        note: String,
+    },
     /// A message on the order's thread.
     MessageSent { author: Role, text: String },
     /// A penalty point for the seller (SPEC 15.22).
@@ -265,6 +280,9 @@ impl EventKind {
                 "The buyer requested cancellation: \"{}\". Awaiting confirmation from the seller.",
                 reason.text()
             ),
+            EventKind::ComplaintFiled { text } if text.is_empty() => {
+                "A complaint against the seller was filed with the platform.".into()
+            }
             EventKind::ComplaintFiled { text } => {
                 format!("Complaint filed against the seller: \"{text}\".")
             }

@@ -14,6 +14,7 @@ pub mod event;
 mod invariants;
 pub mod message;
 pub mod rejection;
+pub mod visibility;
 
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -400,7 +401,14 @@ pub struct Order {
     pub deadlines: Vec<Deadline>,
     pub ending: Option<Ending>,
     pub penalty_points: u32,
-    pub messages: Vec<Message>,
+    /// How many messages the thread holds. The messages themselves are `message_sent`
+    /// events: they stay out of the state that every command rewrites, so a long thread
+    /// does not make every command slower (and the thread is capped by the policy).
+    #[serde(default)]
+    pub messages_sent: u32,
+    /// The latest message, for the "same text twice in a row" rule [001].
+    #[serde(default)]
+    pub last_message: Option<Message>,
     pub complaints: Vec<String>,
     /// How many events built this state; the store's optimistic-concurrency version.
     pub version: u64,

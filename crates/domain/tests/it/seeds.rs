@@ -809,7 +809,12 @@ fn seed_001_templates_fill_in_the_order_number() {
             body: MessageBody::Template(Template::WrongAddress),
         },
     );
-    let text = &story.order.messages[0].text;
+    let text = &story
+        .order
+        .last_message
+        .as_ref()
+        .expect("a message was sent")
+        .text;
     assert!(
         text.contains(&format!("order #{}", story.order.number())),
         "{text}"

@@ -248,7 +248,10 @@ async fn the_test_clock_route_does_not_exist_without_the_flag() {
             admin_token: Some(ADMIN_TOKEN.into()),
         },
     );
-    let router = orderly_server::app(orderly_server::AppState::new(std::sync::Arc::new(app), 0));
+    let router = orderly_server::app(orderly_server::AppState::new(
+        std::sync::Arc::new(app),
+        Default::default(),
+    ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -159,7 +159,14 @@ async fn a_key_whose_first_request_is_still_running_is_a_conflict() {
     let begun = app
         .inner
         .store
-        .idempotency_begin(account, "pay-1", &print, app.inner.now(), 60)
+        .idempotency_begin(
+            account,
+            "pay-1",
+            &print,
+            "another-request",
+            app.inner.now(),
+            60,
+        )
         .await
         .expect("reserve");
     assert_eq!(begun, orderly_store::IdempotencyBegin::Started);
@@ -198,7 +205,9 @@ async fn keys_are_kept_24_hours_then_purged_by_the_worker() {
     assert_eq!(first.status, 201);
     // 23 hours on the key still guards the request; 25 hours on it is gone.
     app.advance(23 * 3_600).await;
-    orderly_server::purge_idempotency_records(&app.inner, app.inner.now()).await;
+    orderly_app::workers::purge_idempotency_records(&app.inner, app.inner.now())
+        .await
+        .expect("purge");
     let reused = app
         .request(
             "POST",
@@ -213,7 +222,9 @@ async fn keys_are_kept_24_hours_then_purged_by_the_worker() {
         (422, "idempotency_key_reused")
     );
     app.advance(2 * 3_600).await;
-    orderly_server::purge_idempotency_records(&app.inner, app.inner.now()).await;
+    orderly_app::workers::purge_idempotency_records(&app.inner, app.inner.now())
+        .await
+        .expect("purge");
     let fresh = app
         .request(
             "POST",

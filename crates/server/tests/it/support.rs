@@ -68,7 +68,13 @@ impl TestApp {
         let url = format!("http://{}", listener.local_addr().expect("address"));
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let inner = Arc::new(app);
-        let state = AppState::new(inner.clone(), per_minute);
+        let state = AppState::new(
+            inner.clone(),
+            orderly_server::ServerOptions {
+                rate_limit_per_minute: per_minute,
+                ..Default::default()
+            },
+        );
         let server = tokio::spawn(async move {
             orderly_server::serve(listener, state, async move {
                 let _ = stopped.changed().await;

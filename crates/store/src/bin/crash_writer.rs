@@ -9,7 +9,7 @@ use std::io::Write;
 
 use jiff::Timestamp;
 use orderly_domain::{AccountId, Action, Actor, Command, Order, OrderId, PlaceOrder, Policy};
-use orderly_store::{Batch, SqliteOptions};
+use orderly_store::{Batch, StoreOptions};
 use uuid::Uuid;
 
 #[tokio::main(flavor = "current_thread")]
@@ -17,7 +17,7 @@ async fn main() -> anyhow::Result<()> {
     let url = std::env::args()
         .nth(1)
         .ok_or_else(|| anyhow::anyhow!("usage: orderly-crash-writer DATABASE_URL"))?;
-    let store = orderly_store::connect(&url, &SqliteOptions::default()).await?;
+    let store = orderly_store::connect(&url, &StoreOptions::default()).await?;
     let policy = Policy::default();
     let now: Timestamp = "2026-11-02T09:00:00Z".parse()?;
     let buyer = AccountId::from_uuid(Uuid::from_u128(0xb1));

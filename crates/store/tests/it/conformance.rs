@@ -327,6 +327,75 @@ async fn due_deadlines_are_claimed_once_and_paused_ones_not_at_all() {
 }
 
 #[tokio::test]
+async fn an_ended_order_keeps_no_deadline_rows_so_no_worker_claims_it_again() {
+    on_each_backend(async |store: Arc<dyn Store>, backend| {
+        // Arrange: an order shipped (protection and no-tracking timers armed) ...
+        let now = start();
+        let order_id = new_order_id();
+        place(store.as_ref(), order_id, BUYER, now).await;
+        act(
+            store.as_ref(),
+            order_id,
+            Actor::Buyer(BUYER),
+            Action::Pay,
+            now,
+        )
+        .await;
+        act(
+            store.as_ref(),
+            order_id,
+            Actor::Admin(ADMIN),
+            Action::VerifyPayment,
+            now,
+        )
+        .await;
+        act(
+            store.as_ref(),
+            order_id,
+            Actor::Seller(SELLER),
+            Action::Ship,
+            now,
+        )
+        .await;
+        let rows = |store: Arc<dyn Store>| async move {
+            let far = start() + hours(24 * 365 * 5);
+            store.claim_due_deadlines(far, 500, 1).await.expect("claim")
+        };
+        assert_eq!(
+            rows(store.clone()).await.len(),
+            2,
+            "{backend}: two timers armed"
+        );
+        // Act: ... and completed by the buyer.
+        let done = act(
+            store.as_ref(),
+            order_id,
+            Actor::Buyer(BUYER),
+            Action::ConfirmReceipt,
+            now,
+        )
+        .await;
+        assert_eq!(done.order.status, Status::Completed);
+        // Assert: no deadline row is left to claim, now or in five years, and the
+        // integrity check agrees with the log.
+        let later = now + hours(1);
+        let claimed = store
+            .claim_due_deadlines(later + hours(24 * 365 * 5), 500, 1)
+            .await
+            .expect("claim");
+        assert!(claimed.is_empty(), "{backend}: {claimed:?}");
+        assert_eq!(
+            store.next_deadline(later).await.expect("next"),
+            None,
+            "{backend}"
+        );
+        let integrity = store.check_integrity().await.expect("integrity");
+        assert_eq!(integrity.problems, Vec::<String>::new(), "{backend}");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn the_outbox_delivers_in_order_per_order_and_retries() {
     on_each_backend(async |store: Arc<dyn Store>, backend| {
         let now = start();
@@ -421,7 +490,7 @@ async fn idempotency_keys_replay_detect_mismatches_and_expire() {
             let store = store.clone();
             async move {
                 store
-                    .idempotency_begin(BUYER, key, fingerprint, at, 60)
+                    .idempotency_begin(BUYER, key, fingerprint, "owner-1", at, 60)
                     .await
                     .expect("begin")
             }
@@ -439,7 +508,7 @@ async fn idempotency_keys_replay_detect_mismatches_and_expire() {
         // Keys are per account.
         assert_eq!(
             store
-                .idempotency_begin(SELLER, key, "POST /pay {}", now, 60)
+                .idempotency_begin(SELLER, key, "POST /pay {}", "owner-2", now, 60)
                 .await
                 .expect("begin"),
             IdempotencyBegin::Started
@@ -451,6 +520,7 @@ async fn idempotency_keys_replay_detect_mismatches_and_expire() {
         paid.idempotency = Some(IdempotentResponse {
             account_id: BUYER,
             key: key.into(),
+            owner: "owner-1".into(),
             fingerprint: "POST /pay {}".into(),
             status: 200,
             body: "{\"status\":\"payment_verification\"}".into(),
@@ -463,10 +533,10 @@ async fn idempotency_keys_replay_detect_mismatches_and_expire() {
                 body: "{\"status\":\"payment_verification\"}".into()
             }
         );
-        // An abandoned reservation is taken over after the stale period.
+        // An abandoned reservation is taken over after the stale period ...
         assert_eq!(
             store
-                .idempotency_begin(ADMIN, "k2", "x", now, 60)
+                .idempotency_begin(ADMIN, "k2", "x", "first", now, 60)
                 .await
                 .expect("begin"),
             IdempotencyBegin::Started
@@ -474,14 +544,14 @@ async fn idempotency_keys_replay_detect_mismatches_and_expire() {
         let later = now + jiff::SignedDuration::from_secs(61);
         assert_eq!(
             store
-                .idempotency_begin(ADMIN, "k2", "x", later, 60)
+                .idempotency_begin(ADMIN, "k2", "x", "second", later, 60)
                 .await
                 .expect("begin"),
             IdempotencyBegin::Started
         );
         // Kept 24 hours, then purged.
         let purged = store
-            .idempotency_purge(now + hours(24) + jiff::SignedDuration::from_secs(1))
+            .idempotency_purge(now + hours(24) + jiff::SignedDuration::from_secs(1), 10_000)
             .await
             .expect("purge");
         assert_eq!(purged, 3, "{backend}");
@@ -489,6 +559,124 @@ async fn idempotency_keys_replay_detect_mismatches_and_expire() {
             begin("POST /cancel {}", now + hours(25)).await,
             IdempotencyBegin::Started
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_request_whose_key_was_taken_over_commits_neither_its_answer_nor_its_work() {
+    on_each_backend(async |store: Arc<dyn Store>, backend| {
+        // Arrange: the first request reserved the key, then stalled past the stale period;
+        // its retry took the key over and is now running.
+        let now = start();
+        let order_id = new_order_id();
+        let order = place(store.as_ref(), order_id, BUYER, now).await.order;
+        let fingerprint = "POST /pay {}";
+        let begin = |owner: &'static str, at| {
+            let store = store.clone();
+            async move {
+                store
+                    .idempotency_begin(BUYER, "pay-key", fingerprint, owner, at, 60)
+                    .await
+                    .expect("begin")
+            }
+        };
+        assert_eq!(begin("first", now).await, IdempotencyBegin::Started);
+        let later = now + jiff::SignedDuration::from_secs(61);
+        assert_eq!(begin("retry", later).await, IdempotencyBegin::Started);
+        let answer = |owner: &str| IdempotentResponse {
+            account_id: BUYER,
+            key: "pay-key".into(),
+            owner: owner.into(),
+            fingerprint: fingerprint.into(),
+            status: 200,
+            body: format!("{{\"by\":\"{owner}\"}}"),
+        };
+        // Act: the stalled first request finally tries to commit its payment.
+        let mut first = decide(&order, Actor::Buyer(BUYER), Action::Pay, now);
+        first.idempotency = Some(answer("first"));
+        let outcome = store.append(order.version, first).await;
+        // Assert: refused, and nothing of it was written.
+        assert!(
+            matches!(outcome, Err(StoreError::Conflict)),
+            "{backend}: {outcome:?}"
+        );
+        let stored = store
+            .load_order(order_id)
+            .await
+            .expect("load")
+            .expect("exists");
+        assert_eq!(
+            stored.version, order.version,
+            "{backend}: the payment did not commit"
+        );
+        // The retry, which holds the key, commits once, and its answer is the one kept.
+        let mut retry = decide(&order, Actor::Buyer(BUYER), Action::Pay, later);
+        retry.idempotency = Some(answer("retry"));
+        store
+            .append(order.version, retry)
+            .await
+            .expect("the owner commits");
+        assert_eq!(
+            begin("third", later).await,
+            IdempotencyBegin::Done {
+                status: 200,
+                body: "{\"by\":\"retry\"}".into()
+            },
+            "{backend}"
+        );
+        // A refusal stored by the old owner is dropped too.
+        store
+            .idempotency_finish(answer("first"), later)
+            .await
+            .expect("ignored");
+        assert_eq!(
+            begin("third", later).await,
+            IdempotencyBegin::Done {
+                status: 200,
+                body: "{\"by\":\"retry\"}".into()
+            }
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_purge_keeps_each_account_within_its_bound_oldest_first() {
+    on_each_backend(async |store: Arc<dyn Store>, backend| {
+        let now = start();
+        for index in 0..5_i64 {
+            let at = now + jiff::SignedDuration::from_secs(index);
+            store
+                .idempotency_begin(BUYER, &format!("k{index}"), "x", "o", at, 60)
+                .await
+                .expect("begin");
+        }
+        store
+            .idempotency_begin(SELLER, "k0", "x", "o", now, 60)
+            .await
+            .expect("begin");
+        let purged = store.idempotency_purge(now, 3).await.expect("purge");
+        assert_eq!(purged, 2, "{backend}");
+        // The two oldest of the buyer's went; the newest three and the seller's stay.
+        for (account, key, kept) in [
+            (BUYER, "k0", false),
+            (BUYER, "k1", false),
+            (BUYER, "k2", true),
+            (BUYER, "k4", true),
+            (SELLER, "k0", true),
+        ] {
+            let again = store
+                .idempotency_begin(account, key, "x", "p", now, 60)
+                .await
+                .expect("begin");
+            let expected = if kept {
+                IdempotencyBegin::InFlight
+            } else {
+                IdempotencyBegin::Started
+            };
+            assert_eq!(again, expected, "{backend}: {key}");
+        }
     })
     .await;
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use jiff::{SignedDuration, Timestamp};
 use orderly_domain::{AccountId, Action, Actor, Command, Order, OrderId, PlaceOrder, Policy};
-use orderly_store::{Batch, Committed, SqliteOptions, Store, StoreError};
+use orderly_store::{Batch, Committed, Store, StoreError, StoreOptions};
 use uuid::Uuid;
 
 pub const BUYER: AccountId = AccountId::from_uuid(Uuid::from_u128(0xb1));
@@ -46,7 +46,7 @@ pub async fn on_each_backend(story: impl AsyncFn(Arc<dyn Store>, Backend)) {
 
 /// Opens orderly's store on a test database, running the migrations.
 pub async fn open(database: &TestDb) -> Arc<dyn Store> {
-    orderly_store::connect(&database.url, &SqliteOptions::default())
+    orderly_store::connect(&database.url, &StoreOptions::default())
         .await
         .unwrap_or_else(|error| panic!("open {}: {error}", database.url))
 }

@@ -1,0 +1,219 @@
+//! The background workers `serve` runs beside the HTTP server: the deadline worker (fires
+//! due deadlines, purges old idempotency records) and the outbox's delivery workers. Each
+//! has a step function the tests call directly, and a loop that sleeps until there is
+//! work, a poll interval, or shutdown.
+//!
+//! Every step runs supervised: a step that fails or panics is logged, counted and shown
+//! in `/readyz` and `/metrics` through [`Health`], and the loop goes on with the next step,
+//! so one bad row or one bug never stops a worker for good.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use crate::error::AppError;
+use crate::service::App;
+
+/// How long idempotency records are kept (SPEC 15.20: at least 24 hours).
+pub const IDEMPOTENCY_KEEP_HOURS: i64 = 24;
+/// Most idempotency records kept per account; the hourly purge trims the oldest beyond.
+pub const IDEMPOTENCY_KEYS_PER_ACCOUNT_MAX: u32 = 10_000;
+
+/// What one step did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Did this many things; run again at once.
+    Worked(usize),
+    /// Nothing to do; sleep until `next_due` (or the poll interval, if sooner or unknown).
+    Idle { next_due: Option<Timestamp> },
+}
+
+/// The health of one worker, as `/readyz` shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WorkerHealth {
+    /// When its last step succeeded.
+    pub last_ok_at: Option<Timestamp>,
+    /// The last step's error or panic, cleared by the next success.
+    pub failing: Option<String>,
+    /// Steps that panicked since start.
+    pub panics: u64,
+    /// Steps that failed since start.
+    pub failures: u64,
+}
+
+/// Every worker's health, shared by the workers and the readiness endpoint.
+#[derive(Default)]
+pub struct Health {
+    workers: Mutex<BTreeMap<&'static str, WorkerHealth>>,
+}
+
+impl Health {
+    /// Records that `worker` runs (so `/readyz` lists it before its first step ends).
+    pub fn register(&self, worker: &'static str) {
+        self.lock().entry(worker).or_default();
+    }
+
+    fn record(&self, worker: &'static str, outcome: &Outcome, now: Timestamp) {
+        let mut workers = self.lock();
+        let health = workers.entry(worker).or_default();
+        match outcome {
+            Outcome::Ok => {
+                health.last_ok_at = Some(now);
+                health.failing = None;
+            }
+            Outcome::Failed(error) => {
+                health.failures += 1;
+                health.failing = Some(error.clone());
+            }
+            Outcome::Panicked(message) => {
+                health.panics += 1;
+                health.failing = Some(format!("panicked: {message}"));
+            }
+        }
+    }
+
+    /// A copy of every worker's health, by name.
+    pub fn snapshot(&self) -> BTreeMap<&'static str, WorkerHealth> {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<&'static str, WorkerHealth>> {
+        self.workers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+enum Outcome {
+    Ok,
+    Failed(String),
+    Panicked(String),
+}
+
+/// Runs one step of `worker` in its own task, so that a panic is caught and recorded
+/// instead of ending the worker. `None` when the step failed or panicked.
+pub async fn supervised<F>(app: &Arc<App>, worker: &'static str, step: F) -> Option<Step>
+where
+    F: Future<Output = Result<Step, AppError>> + Send + 'static,
+{
+    let outcome = tokio::spawn(step).await;
+    let (result, outcome) = match outcome {
+        Ok(Ok(step)) => (Some(step), Outcome::Ok),
+        Ok(Err(error)) => {
+            tracing::error!(worker, %error, "a worker step failed; the worker goes on");
+            metrics::counter!("orderly_worker_failures_total", "worker" => worker).increment(1);
+            (None, Outcome::Failed(error.to_string()))
+        }
+        Err(join_error) => {
+            let message = if join_error.is_panic() {
+                panic_text(join_error.into_panic())
+            } else {
+                "cancelled".to_owned()
+            };
+            tracing::error!(worker, panic = %message, "a worker step panicked; the worker goes on");
+            metrics::counter!("orderly_worker_panics_total", "worker" => worker).increment(1);
+            (None, Outcome::Panicked(message))
+        }
+    };
+    metrics::gauge!("orderly_worker_up", "worker" => worker).set(match outcome {
+        Outcome::Ok => 1.0,
+        _ => 0.0,
+    });
+    app.health.record(worker, &outcome, app.now());
+    result
+}
+
+fn panic_text(panic: Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|text| (*text).to_owned()))
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
+/// Runs `step` until `shutdown`, sleeping when it is idle: until its next due time, at
+/// most `poll`, at least 10 ms. After a failed step it waits `poll` before trying again.
+pub async fn run_loop<F, Fut>(
+    app: Arc<App>,
+    worker: &'static str,
+    poll: Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    mut step: F,
+) where
+    F: FnMut(Arc<App>) -> Fut,
+    Fut: Future<Output = Result<Step, AppError>> + Send + 'static,
+{
+    app.health.register(worker);
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let wait = match supervised(&app, worker, step(app.clone())).await {
+            Some(Step::Worked(_)) => continue,
+            Some(Step::Idle { next_due }) => match next_due {
+                Some(next) if !app.has_test_clock() => {
+                    let until = next.duration_since(app.now());
+                    Duration::try_from(until)
+                        .unwrap_or(Duration::ZERO)
+                        .min(poll)
+                }
+                _ => poll,
+            },
+            None => poll,
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait.max(Duration::from_millis(10))) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// One step of the deadline worker: fires every deadline due now (not under the test
+/// clock, which only its advance call moves), and once an hour purges old idempotency
+/// records.
+pub async fn deadline_step(app: Arc<App>) -> Result<Step, AppError> {
+    let now = app.now();
+    if app.purge_due(now) {
+        purge_idempotency_records(&app, now).await?;
+    }
+    if !app.has_test_clock() {
+        let fired = app.run_due_deadlines(now).await?;
+        if fired > 0 {
+            tracing::info!(fired, "deadlines fired");
+            return Ok(Step::Worked(fired));
+        }
+    }
+    let next_due = app.store.next_deadline(app.now()).await?;
+    Ok(Step::Idle { next_due })
+}
+
+/// Deletes idempotency records older than [`IDEMPOTENCY_KEEP_HOURS`], and each account's
+/// oldest beyond [`IDEMPOTENCY_KEYS_PER_ACCOUNT_MAX`]; returns how many went.
+pub async fn purge_idempotency_records(app: &App, now: Timestamp) -> Result<u64, AppError> {
+    let before = now - jiff::SignedDuration::from_hours(IDEMPOTENCY_KEEP_HOURS);
+    let purged = app
+        .store
+        .idempotency_purge(before, IDEMPOTENCY_KEYS_PER_ACCOUNT_MAX)
+        .await?;
+    if purged > 0 {
+        tracing::info!(purged, "old idempotency records purged");
+    }
+    Ok(purged)
+}
+
+/// One step of the webhook worker: tries every webhook ready now once.
+pub async fn webhook_step(
+    app: Arc<App>,
+    sender: Arc<crate::delivery::WebhookSender>,
+) -> Result<Step, AppError> {
+    let round = sender.deliver_once(app.store.as_ref(), app.now()).await?;
+    let done = round.delivered + round.failed;
+    Ok(if done > 0 {
+        Step::Worked(done)
+    } else {
+        Step::Idle { next_due: None }
+    })
+}
