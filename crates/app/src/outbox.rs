@@ -2,7 +2,7 @@
 //! the admin queue (complaints, escalations, overdue refunds). Written to the outbox in the
 //! command's own transaction, delivered at least once, in order per order.
 
-use orderly_domain::{Event, EventKind, Order};
+use orderly_domain::{Audience, Event, EventKind, Order, visible};
 use orderly_store::NewOutbox;
 use serde_json::json;
 
@@ -15,6 +15,10 @@ pub fn messages(order: &Order, events: &[Event], first_seq: u64) -> Vec<NewOutbo
         if name.starts_with("deadline_") {
             continue;
         }
+        // Webhooks carry what the parties may see (SPEC 16.3): the operator's backend often
+        // relays them to buyers and sellers, so admin notes, admin ids and complaint texts
+        // stay inside orderly. The seller's view is the narrower of the two.
+        let shared = visible(event, Audience::Seller);
         messages.push(NewOutbox {
             topic: "webhook".into(),
             dedupe_key: format!("event:{}:{seq}", order.id),
@@ -24,15 +28,16 @@ pub fn messages(order: &Order, events: &[Event], first_seq: u64) -> Vec<NewOutbo
                 "order_id": order.id,
                 "seq": seq,
                 "at": event.at,
-                "data": event.kind,
+                "actor": {"role": shared.role.code(), "id": shared.actor_id},
+                "data": shared.kind,
             })
             .to_string(),
         });
         for (topic, recipient, template) in notifications(&event.kind) {
-            let to = match recipient {
-                Recipient::Buyer => Some(order.buyer_id),
-                Recipient::Seller => Some(order.seller_id),
-                Recipient::Admins => None,
+            let (to, audience) = match recipient {
+                Recipient::Buyer => (Some(order.buyer_id), Audience::Buyer),
+                Recipient::Seller => (Some(order.seller_id), Audience::Seller),
+                Recipient::Admins => (None, Audience::Platform),
             };
             messages.push(NewOutbox {
                 topic: topic.into(),
@@ -42,7 +47,7 @@ pub fn messages(order: &Order, events: &[Event], first_seq: u64) -> Vec<NewOutbo
                     "to": to,
                     "order_id": order.id,
                     "status": order.status.code(),
-                    "text": event.kind.describe(),
+                    "text": visible(event, audience).describe(),
                 })
                 .to_string(),
             });

@@ -90,15 +90,20 @@ impl SqliteStore {
         if !self.storage_full() {
             return Ok(());
         }
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("insert into readiness_probes (payload, created_at) values ($1, 0)")
-            .bind(vec![0_u8; 64 * 1024])
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("delete from readiness_probes")
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        let mut connection = begin_immediate(&self.pool).await?;
+        let probe = async {
+            sqlx::query("insert into readiness_probes (payload, created_at) values ($1, 0)")
+                .bind(vec![0_u8; 64 * 1024])
+                .execute(&mut *connection)
+                .await?;
+            sqlx::query("delete from readiness_probes")
+                .execute(&mut *connection)
+                .await?;
+            Ok::<(), sqlx::Error>(())
+        }
+        .await;
+        end(connection, probe.is_ok()).await?;
+        probe?;
         self.storage_full.store(false, Ordering::SeqCst);
         Ok(())
     }
@@ -189,16 +194,50 @@ fn same_kind(error: &StoreError) -> StoreError {
     }
 }
 
+/// A pooled connection inside `BEGIN IMMEDIATE`. The transaction is begun and ended with
+/// plain statements rather than sqlx's `Transaction`, because a COMMIT that fails (a full
+/// disk) must not hand a connection still inside a transaction back to the pool: [`end`]
+/// closes such a connection instead.
+async fn begin_immediate(
+    pool: &sqlx::SqlitePool,
+) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>, StoreError> {
+    let mut connection = pool.acquire().await?;
+    if let Err(error) = sqlx::raw_sql("BEGIN IMMEDIATE")
+        .execute(&mut *connection)
+        .await
+    {
+        connection.close_on_drop();
+        return Err(error.into());
+    }
+    Ok(connection)
+}
+
+/// Commits (or rolls back) the transaction of [`begin_immediate`]. When that fails, a
+/// rollback is tried, and the connection is closed rather than reused either way.
+async fn end(
+    mut connection: sqlx::pool::PoolConnection<sqlx::Sqlite>,
+    commit: bool,
+) -> Result<(), StoreError> {
+    let statement = if commit { "COMMIT" } else { "ROLLBACK" };
+    match sqlx::raw_sql(statement).execute(&mut *connection).await {
+        Ok(_) => Ok(()),
+        Err(error) => {
+            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *connection).await;
+            connection.close_on_drop();
+            Err(error.into())
+        }
+    }
+}
+
 async fn commit_group(pool: sqlx::SqlitePool, jobs: Vec<Job>, storage_full: Arc<AtomicBool>) {
     let flag_full = |error: &StoreError| {
         if matches!(error, StoreError::StorageFull) {
             storage_full.store(true, Ordering::SeqCst);
         }
     };
-    let mut tx = match pool.begin_with("BEGIN IMMEDIATE").await {
-        Ok(tx) => tx,
+    let mut connection = match begin_immediate(&pool).await {
+        Ok(connection) => connection,
         Err(error) => {
-            let error = StoreError::from(error);
             flag_full(&error);
             return fail_all(jobs.into_iter().map(|job| job.reply), error);
         }
@@ -208,27 +247,33 @@ async fn commit_group(pool: sqlx::SqlitePool, jobs: Vec<Job>, storage_full: Arc<
         Vec::with_capacity(jobs.len());
     let mut jobs = jobs.into_iter();
     while let Some(job) = jobs.next() {
-        if !alone && let Err(error) = sqlx::query("savepoint command").execute(&mut *tx).await {
+        if !alone
+            && let Err(error) = sqlx::query("savepoint command")
+                .execute(&mut *connection)
+                .await
+        {
             let error = StoreError::from(error);
             flag_full(&error);
+            let _ = end(connection, false).await;
             let replies = answers.into_iter().map(|(reply, _)| reply);
             let rest = jobs.map(|job| job.reply);
             return fail_all(replies.chain([job.reply]).chain(rest), error);
         }
-        let outcome = perform(&mut tx, job.write).await;
+        let outcome = perform(&mut connection, job.write).await;
         if let Err(error) = &outcome {
             flag_full(error);
         }
         if !alone {
-            let end = if outcome.is_ok() {
+            let end_savepoint = if outcome.is_ok() {
                 "release command"
             } else {
                 "rollback to command; release command"
             };
-            if let Err(error) = sqlx::raw_sql(end).execute(&mut *tx).await {
+            if let Err(error) = sqlx::raw_sql(end_savepoint).execute(&mut *connection).await {
                 // The transaction is in an unknown state: the whole group is undone.
                 let error = StoreError::from(error);
                 flag_full(&error);
+                let _ = end(connection, false).await;
                 let replies = answers.into_iter().map(|(reply, _)| reply);
                 let rest = jobs.map(|job| job.reply);
                 return fail_all(replies.chain([job.reply]).chain(rest), error);
@@ -237,12 +282,7 @@ async fn commit_group(pool: sqlx::SqlitePool, jobs: Vec<Job>, storage_full: Arc<
         answers.push((job.reply, outcome));
     }
     let any_written = answers.iter().any(|(_, outcome)| outcome.is_ok());
-    let finished = if any_written {
-        tx.commit().await
-    } else {
-        tx.rollback().await
-    };
-    match finished {
+    match end(connection, any_written).await {
         Ok(()) => {
             if any_written {
                 storage_full.store(false, Ordering::SeqCst);
@@ -252,7 +292,6 @@ async fn commit_group(pool: sqlx::SqlitePool, jobs: Vec<Job>, storage_full: Arc<
             }
         }
         Err(error) => {
-            let error = StoreError::from(error);
             flag_full(&error);
             for (reply, outcome) in answers {
                 let answer = match outcome {

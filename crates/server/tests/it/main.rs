@@ -4,15 +4,19 @@
 //!
 //! - `stories`: the stories of SPEC sections 3–9 through the API, one test per seed rule.
 //! - `errors`: problem+json for every failure path.
+//! - `faults`: a cut database link, a full disk, slow clients, guessed tokens, limits.
 //! - `authz`: every route × every role × own / foreign / missing order, from the route list.
 //! - `idempotency`: replays, mismatches and keys per account.
 //! - `restart`: a pending request survives a restart and auto-approves exactly once.
 //! - `openapi`: the generated document against its checked-in snapshot.
+//! - `private`: admin notes, admin ids and complaints never reach the wrong party.
 
 mod authz;
 mod errors;
+mod faults;
 mod idempotency;
 mod openapi;
+mod private;
 mod restart;
 mod stories;
 mod support;

@@ -16,6 +16,13 @@ pub fn start_time() -> Timestamp {
     "2026-11-02T09:00:00Z".parse().expect("valid")
 }
 
+/// What a test server runs with, beyond its database and clock.
+#[derive(Default)]
+pub struct Setup {
+    pub policy: orderly_domain::Policy,
+    pub server: orderly_server::ServerOptions,
+}
+
 /// A running server.
 pub struct TestApp {
     pub url: String,
@@ -50,13 +57,25 @@ impl TestApp {
 
     /// A server whose accounts may each make `per_minute` requests a minute (0: no limit).
     pub async fn start_with_rate_limit(db_url: &str, start: Timestamp, per_minute: u32) -> Self {
+        let setup = Setup {
+            server: orderly_server::ServerOptions {
+                rate_limit_per_minute: per_minute,
+                ..Default::default()
+            },
+            ..Setup::default()
+        };
+        Self::start_with(db_url, start, setup).await
+    }
+
+    /// A server with its own policy and server options.
+    pub async fn start_with(db_url: &str, start: Timestamp, setup: Setup) -> Self {
         orderly_app::delivery::install_crypto_provider();
         let store = orderly_store::connect(db_url, &Default::default())
             .await
             .unwrap_or_else(|error| panic!("open {db_url}: {error}"));
         let app = App::with_test_clock(
             store,
-            orderly_domain::Policy::default(),
+            setup.policy,
             Arc::new(TestClock::new(start)),
             AppConfig {
                 admin_token: Some(ADMIN_TOKEN.into()),
@@ -68,13 +87,7 @@ impl TestApp {
         let url = format!("http://{}", listener.local_addr().expect("address"));
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let inner = Arc::new(app);
-        let state = AppState::new(
-            inner.clone(),
-            orderly_server::ServerOptions {
-                rate_limit_per_minute: per_minute,
-                ..Default::default()
-            },
-        );
+        let state = AppState::new(inner.clone(), setup.server);
         let server = tokio::spawn(async move {
             orderly_server::serve(listener, state, async move {
                 let _ = stopped.changed().await;
