@@ -16,7 +16,9 @@ use uuid::Uuid;
 #[serde(deny_unknown_fields)]
 pub struct CreateAccount {
     /// `buyer`, `seller` or `admin`.
+    #[schema(schema_with = crate::contract::role_schema)]
     pub role: String,
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
 }
 
@@ -25,8 +27,10 @@ pub struct CreateAccount {
 #[serde(deny_unknown_fields)]
 pub struct MoneyDto {
     /// Minor units (cents), an integer.
+    #[schema(minimum = 0, maximum = 10_000_000_000_000_i64)]
     pub amount: i64,
     /// ISO 4217, e.g. `EUR`.
+    #[schema(schema_with = crate::contract::currency_schema)]
     pub currency: String,
 }
 
@@ -34,11 +38,15 @@ pub struct MoneyDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProduct {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub title: String,
     pub price: MoneyDto,
+    /// In the price's currency.
     pub shipping_fee: MoneyDto,
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub stock: i64,
-    /// Handling time: the seller ships within this many days of payment [004].
+    /// Handling time: the seller ships within this many days of payment.
+    #[schema(minimum = 1, maximum = 365)]
     pub processing_days: u32,
 }
 
@@ -47,6 +55,7 @@ pub struct CreateProduct {
 #[serde(deny_unknown_fields)]
 pub struct OrderLineRequest {
     pub product_id: Uuid,
+    #[schema(minimum = 1, maximum = 999)]
     pub quantity: u32,
 }
 
@@ -54,13 +63,14 @@ pub struct OrderLineRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlaceOrderRequest {
+    /// One seller's products, in one currency.
+    #[schema(min_items = 1, max_items = 50)]
     pub lines: Vec<OrderLineRequest>,
     /// The address as text fields, e.g. `{"name": "Ada", "street": "1 Main St", "city":
     /// "Berlin", "postal_code": "10115", "country": "DE"}`; its shape is the marketplace's.
-    #[schema(value_type = Object)]
+    #[schema(schema_with = crate::contract::address_schema)]
     pub shipping_address: serde_json::Map<String, serde_json::Value>,
-    /// `card`, `paypal`, `e_wallet`, `platform_wallet`, `cash`, `western_union`,
-    /// `bank_transfer` or `cash_on_delivery`.
+    #[schema(schema_with = crate::contract::payment_method_schema)]
     pub payment_method: String,
 }
 
@@ -69,6 +79,8 @@ pub struct PlaceOrderRequest {
 #[serde(deny_unknown_fields)]
 pub struct PayRequest {
     /// The payment method actually used; defaults to the one chosen at placement.
+    #[serde(default, deserialize_with = "crate::extract::present")]
+    #[schema(nullable = false, schema_with = crate::contract::payment_method_schema)]
     pub method: Option<String>,
 }
 
@@ -76,7 +88,7 @@ pub struct PayRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyPaymentRequest {
-    /// `approved` or `declined`.
+    #[schema(schema_with = crate::contract::outcome_schema)]
     pub outcome: String,
 }
 
@@ -84,17 +96,31 @@ pub struct VerifyPaymentRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelRequest {
-    /// A reason code of SPEC 4.1, e.g. `no_longer_needed`.
+    #[schema(schema_with = crate::contract::buyer_cancel_reason_schema)]
     pub reason: String,
+    /// A message to the seller.
+    #[serde(default, deserialize_with = "crate::extract::present")]
+    #[schema(nullable = false, max_length = 2000)]
     pub message: Option<String>,
-    /// A complaint against the seller for the admin queue [002].
+    /// A complaint against the seller, for support; the seller never reads it.
+    #[serde(default, deserialize_with = "crate::extract::present")]
+    #[schema(nullable = false, max_length = 2000)]
     pub complaint: Option<String>,
 }
 
-/// A body with only a reason (`cancellation/reject`, `seller-cancel`).
+/// `POST /api/v1/orders/{id}/cancellation/reject`: why the seller refuses.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonRequest {
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
+    pub reason: String,
+}
+
+/// `POST /api/v1/orders/{id}/seller-cancel`: a seller-fault reason.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SellerCancelRequest {
+    #[schema(schema_with = crate::contract::seller_cancel_reason_schema)]
     pub reason: String,
 }
 
@@ -102,7 +128,7 @@ pub struct ReasonRequest {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MessageRequest {
-    #[serde(default)]
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
     pub message: String,
 }
 
@@ -111,7 +137,9 @@ pub struct MessageRequest {
 #[serde(deny_unknown_fields)]
 pub struct DecideRequest {
     pub approve: bool,
+    /// Internal to the platform: the parties never read it.
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub note: String,
 }
 
@@ -119,7 +147,9 @@ pub struct DecideRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShipRequest {
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub carrier: String,
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub tracking_number: String,
 }
 
@@ -127,13 +157,14 @@ pub struct ShipRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReturnRequest {
-    /// `return_and_refund` or `refund_only`.
+    #[schema(schema_with = crate::contract::return_kind_schema)]
     pub kind: String,
-    /// `no_longer_needed`, `ordered_wrong_item`, `damaged`, `not_as_described`,
-    /// `incomplete`, `wrong_item_sent` or `defective`.
+    #[schema(schema_with = crate::contract::return_reason_schema)]
     pub reason: String,
-    /// Minor units; at most the items total after shipment.
+    /// Minor units; at most the items total (shipping is not refunded after shipment).
+    #[schema(minimum = 1)]
     pub amount: i64,
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
     pub explanation: String,
 }
 
@@ -141,12 +172,14 @@ pub struct ReturnRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DisputeRequest {
-    /// `not_received`, `damaged`, `not_as_described`, `incomplete`,
-    /// `no_tracking_information` or `fake_tracking`.
+    #[schema(schema_with = crate::contract::dispute_reason_schema)]
     pub reason: String,
+    /// The refund wanted, in minor units; at most the items total.
+    #[schema(minimum = 1)]
     pub amount: i64,
     #[serde(default)]
     pub return_item: bool,
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
     pub explanation: String,
 }
 
@@ -154,11 +187,15 @@ pub struct DisputeRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RespondRequest {
-    /// `accept`, `reject` or `counter`.
+    #[schema(schema_with = crate::contract::decision_schema)]
     pub decision: String,
-    /// The counter offer, below the ask.
+    /// The counter offer, below the ask; required with `counter`.
+    #[serde(default, deserialize_with = "crate::extract::present")]
+    #[schema(nullable = false, minimum = 1)]
     pub amount: Option<i64>,
+    /// Required with `reject` and `counter`.
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub explanation: String,
 }
 
@@ -166,6 +203,7 @@ pub struct RespondRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExplanationRequest {
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
     pub explanation: String,
 }
 
@@ -173,6 +211,8 @@ pub struct ExplanationRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveRequest {
+    /// Minor units, 0 to what is still in escrow.
+    #[schema(minimum = 0)]
     pub refund_amount: i64,
     #[serde(default)]
     pub return_required: bool,
@@ -182,6 +222,7 @@ pub struct ResolveRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrackingRequest {
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub tracking_number: String,
 }
 
@@ -189,8 +230,9 @@ pub struct TrackingRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExtensionRequest {
-    /// 1 to 30.
+    #[schema(minimum = 1, maximum = 30)]
     pub days: u32,
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
     pub reason: String,
 }
 
@@ -198,17 +240,23 @@ pub struct ExtensionRequest {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoteRequest {
+    /// Internal to the platform: the parties never read it.
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub note: String,
 }
 
 /// `POST /api/v1/orders/{id}/messages`: free text or a template of [001].
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1, max_properties = 1)]
 pub struct SendMessageRequest {
+    /// Free text; send either this or `template`.
+    #[serde(default, deserialize_with = "crate::extract::present")]
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S", nullable = false)]
     pub text: Option<String>,
-    /// `changed_my_mind`, `wrong_item_ordered`, `wrong_address`, `duplicate_order` or
-    /// `seller_delay`.
+    #[serde(default, deserialize_with = "crate::extract::present")]
+    #[schema(schema_with = crate::contract::template_schema)]
     pub template: Option<String>,
 }
 
@@ -216,6 +264,7 @@ pub struct SendMessageRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdvanceRequest {
+    #[schema(minimum = 1, maximum = 3_153_600_000_i64)]
     pub seconds: i64,
 }
 

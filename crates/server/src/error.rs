@@ -38,6 +38,11 @@ pub enum ApiError {
     InvalidBody(String),
     /// A query string of the wrong shape.
     InvalidQuery(String),
+    /// A JSON body field of the wrong type, missing, or unknown.
+    InvalidField {
+        field: String,
+        detail: String,
+    },
     PayloadTooLarge,
     RouteNotFound,
     /// No account, product or seller with that id (orders use `Rejection::NotFound`).
@@ -126,6 +131,12 @@ impl ApiError {
                 "validation_failed",
                 sentence(detail),
                 None,
+            ),
+            ApiError::InvalidField { field, detail } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                sentence(&format!("{field}: {detail}")),
+                Some(field.clone()),
             ),
             ApiError::InvalidQuery(detail) => (
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -204,22 +204,59 @@ impl<S: Send + Sync> FromRequest<S> for Body {
 }
 
 impl Body {
-    /// The body as `T`: 400 when it is not JSON, 422 when it is JSON of the wrong shape.
-    /// An empty body reads as `{}`, so endpoints without fields accept no body at all.
+    /// The body as `T`: 400 when it is not JSON, 422 when it is JSON of the wrong shape,
+    /// naming the field at fault. An empty body reads as `{}`, so endpoints without fields
+    /// accept no body at all. A whole number written as a float (`3.0`) counts as that
+    /// integer, as JSON Schema says.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         let bytes: &[u8] = if self.0.iter().all(u8::is_ascii_whitespace) {
             b"{}"
         } else {
             &self.0
         };
-        serde_json::from_slice(bytes).map_err(|error| match error.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                ApiError::MalformedJson(error.to_string())
-            }
-            serde_json::error::Category::Data | serde_json::error::Category::Io => {
-                ApiError::InvalidBody(error.to_string())
+        let mut value: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|error| ApiError::MalformedJson(error.to_string()))?;
+        integral_floats_to_integers(&mut value);
+        serde_path_to_error::deserialize(value).map_err(|error| {
+            let path = error.path().to_string();
+            let inner = error.into_inner();
+            let message = inner.to_string();
+            // An unknown field is named by serde itself, not by the path (which stops at
+            // its parent).
+            let field = match message
+                .strip_prefix("unknown field `")
+                .and_then(|rest| rest.split_once('`'))
+            {
+                Some((name, _)) if path == "." => name.to_owned(),
+                Some((name, _)) => format!("{path}.{name}"),
+                None if path == "." => "body".to_owned(),
+                None => path,
+            };
+            ApiError::InvalidField {
+                field,
+                detail: message,
             }
         })
+    }
+}
+
+/// `3.0` → `3`, everywhere in the document: JSON does not tell integers from floats, and
+/// a client generated from the schema may send either.
+fn integral_floats_to_integers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(number) if !number.is_i64() && !number.is_u64() => {
+            if let Some(float) = number.as_f64()
+                && float.fract() == 0.0
+                && float.abs() < 9.0e15
+            {
+                *value = serde_json::Value::from(float as i64);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integral_floats_to_integers),
+        serde_json::Value::Object(fields) => {
+            fields.values_mut().for_each(integral_floats_to_integers)
+        }
+        _ => {}
     }
 }
 
@@ -228,15 +265,28 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> 
     let Some(value) = headers.get("idempotency-key") else {
         return Ok(None);
     };
-    let key = value.to_str().map_err(|_| {
-        ApiError::InvalidBody("the Idempotency-Key header must be visible ASCII".into())
+    let key = value.to_str().map_err(|_| ApiError::InvalidField {
+        field: "Idempotency-Key".into(),
+        detail: "the header must be visible ASCII".into(),
     })?;
-    if key.is_empty() || key.len() > 255 {
-        return Err(ApiError::InvalidBody(
-            "the Idempotency-Key header must be 1 to 255 characters".into(),
-        ));
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|byte| byte.is_ascii_graphic()) {
+        return Err(ApiError::InvalidField {
+            field: "Idempotency-Key".into(),
+            detail: "the header must be 1 to 255 visible ASCII characters, without spaces".into(),
+        });
     }
     Ok(Some(key.to_owned()))
+}
+
+/// An optional field that may be left out but not sent as `null`: a client either says
+/// something or nothing, so `{"text": "hi", "template": null}` is refused like any field
+/// of the wrong type.
+pub fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// What makes two requests "the same" for an idempotency key: method, path and body.

@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod contract;
 pub mod dto;
 pub mod error;
 pub mod extract;
@@ -168,14 +169,22 @@ fn api(test_clock: bool) -> OpenApiRouter<AppState> {
     router
 }
 
+/// The routes and the OpenAPI document as served (with the test-clock route when it is
+/// on), after the whole-document pass of [`contract::Contract`].
+fn routes_and_document(test_clock: bool) -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut openapi) = api(test_clock).split_for_parts();
+    contract::Contract.modify(&mut openapi);
+    (router, openapi)
+}
+
 /// The OpenAPI document as served (with the test-clock route when it is on).
 pub fn openapi(test_clock: bool) -> utoipa::openapi::OpenApi {
-    api(test_clock).split_for_parts().1
+    routes_and_document(test_clock).1
 }
 
 /// The whole application: what `serve` runs and what tests call.
 pub fn app(state: AppState) -> Router {
-    let (router, openapi) = api(state.app.has_test_clock()).split_for_parts();
+    let (router, openapi) = routes_and_document(state.app.has_test_clock());
     let openapi_json = Arc::new(
         openapi
             .to_pretty_json()

@@ -133,10 +133,15 @@ fn address(
     let mut fields = Vec::with_capacity(object.len());
     for (key, value) in object {
         let text = match value {
+            serde_json::Value::String(text) if text.trim().is_empty() => {
+                return Err(invalid(
+                    "shipping_address",
+                    format!("`{key}` is empty; fill it in or leave the field out"),
+                ));
+            }
             serde_json::Value::String(text) => text,
             serde_json::Value::Number(number) => number.to_string(),
             serde_json::Value::Bool(flag) => flag.to_string(),
-            serde_json::Value::Null => continue,
             _ => return Err(invalid("shipping_address", format!("`{key}` must be text"))),
         };
         fields.push((key, text));
@@ -464,12 +469,16 @@ pub async fn get_order(
 /// Query of `GET /api/v1/orders`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only orders in this status.
+    #[param(schema_with = crate::contract::status_schema)]
     pub status: Option<String>,
     /// The `next_cursor` of the previous page.
+    #[param(pattern = r"^([0-9]{1,17}\.[0-9a-f]{32})?$")]
     pub after: Option<String>,
     /// 1 to 100; 20 by default.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 
@@ -494,7 +503,7 @@ pub async fn list_orders(
         )?),
         None => None,
     };
-    let after = match &query.after {
+    let after = match query.after.as_deref().filter(|text| !text.is_empty()) {
         Some(text) => Some(
             orderly_store::Cursor::decode(text)
                 .ok_or_else(|| invalid("after", "use the next_cursor of the previous page"))?,
@@ -536,6 +545,7 @@ pub async fn list_orders(
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[0-9]{0,17}$")]
     pub after: Option<String>,
     /// 1 to 100; 100 by default.
     #[param(minimum = 1, maximum = 100)]
@@ -545,7 +555,7 @@ pub struct PageQuery {
 impl PageQuery {
     /// The seq to start after and the page size, checked.
     fn bounds(&self) -> Result<(u64, u32), ApiError> {
-        let after = match &self.after {
+        let after = match self.after.as_deref().filter(|text| !text.is_empty()) {
             None => 0,
             Some(text) => text
                 .parse::<u64>()
@@ -929,14 +939,19 @@ order_action!(
     "/api/v1/orders/{id}/seller-cancel",
     orderly_domain::Action::SellerCancel,
     "Cancel the order as the seller, with a seller-fault reason",
-    ReasonRequest,
+    SellerCancelRequest,
     ok,
     |input| {
+        let reasons: Vec<CancelReason> = CancelReason::ALL
+            .iter()
+            .copied()
+            .filter(|reason| reason.is_seller_choice())
+            .collect();
         Command::SellerCancel {
             reason: one_of(
                 "reason",
                 &input.reason,
-                CancelReason::ALL,
+                &reasons,
                 CancelReason::parse,
                 CancelReason::code,
             )?,

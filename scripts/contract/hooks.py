@@ -1,0 +1,45 @@
+"""Schemathesis hooks for orderly: state the fuzzer cannot guess from the schema alone.
+
+- Every POST gets a fresh Idempotency-Key (when the generated one is valid). A reused key
+  with another body is *meant* to be 422 (SPEC: same key, different request), which the
+  schema cannot express; fresh keys let the fuzzer test everything else.
+- Order lines name the product created for the run (ORDERLY_PRODUCT_ID), so that orders
+  are really placed and the stateful phase can follow the links from a created order to
+  the operations on it. Only a valid UUID is replaced by another valid UUID, so negative
+  cases stay negative.
+- A product's shipping fee is in its price's currency: a rule between two fields that the
+  schema cannot state, so a valid currency is aligned with the price's valid currency.
+"""
+
+import os
+import re
+import uuid
+
+import schemathesis
+
+PRODUCT_ID = os.environ.get("ORDERLY_PRODUCT_ID", "")
+KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+CURRENCY = re.compile(r"^[A-Z]{3}$")
+UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    headers = case.headers or {}
+    key = headers.get("Idempotency-Key")
+    if isinstance(key, str) and KEY.match(key):
+        headers["Idempotency-Key"] = uuid.uuid4().hex
+        case.headers = headers
+    if PRODUCT_ID and case.operation.method.upper() == "POST" and case.operation.path == "/api/v1/orders":
+        body = case.body
+        if isinstance(body, dict) and isinstance(body.get("lines"), list):
+            for line in body["lines"]:
+                if isinstance(line, dict) and isinstance(line.get("product_id"), str) and UUID.match(line["product_id"]):
+                    line["product_id"] = PRODUCT_ID
+    if case.operation.method.upper() == "POST" and case.operation.path == "/api/v1/products":
+        body = case.body
+        if isinstance(body, dict):
+            price, fee = body.get("price"), body.get("shipping_fee")
+            if isinstance(price, dict) and isinstance(fee, dict):
+                if CURRENCY.match(str(price.get("currency", ""))) and CURRENCY.match(str(fee.get("currency", ""))):
+                    fee["currency"] = price["currency"]
