@@ -14,12 +14,10 @@
 # Environment:
 #   ST_MAX_TIME=120        schemathesis' time budget in seconds (its --max-time)
 #   ST_WORKERS=2           schemathesis workers (the machine has 2 cores; the server needs some)
-#   CONTRACT_DOC=served    the document steps b and c use: `served`, or the path of a
-#                          hand-edited document, to see
-#                          what the generator and schemathesis report past them; or the path
-#                          of a JSON file (a hand-edited document, e.g. to try a fix before
-#                          changing the Rust side). Step a always validates the served
-#                          document, so such a run still fails while the server's is invalid.
+#   CONTRACT_DOC=served    the document steps b and c use: `served`, or the path of a JSON
+#                          file (a hand-edited document, e.g. to try a fix before changing
+#                          the Rust side). Step a always validates the served document, so
+#                          such a run still fails while the server's is invalid.
 #   CONTRACT_OUT=<repo>/target/contract-report   where logs and reports go (emptied first)
 #   CONTRACT_VENV=<repo>/target/contract-venv    the venv setup.sh makes (run here if missing)
 #   KEEP_TMP=1             keep the temp dir (database, generated client) for a look after
