@@ -254,3 +254,27 @@ Try it:
     println!();
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_admin_token_refuses_to_start_with_a_clear_message() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let options = ServeOptions {
+            test_clock: true,
+            demo: false,
+            admin_token: Some("too-short".into()),
+        };
+        let error = runtime
+            .block_on(run(Config::default(), options))
+            .expect_err("a 9-character admin token is refused");
+        let message = error.to_string();
+        assert!(message.contains("ORDERLY_ADMIN_TOKEN"), "{message}");
+        assert!(message.contains("at least 32"), "{message}");
+    }
+}
