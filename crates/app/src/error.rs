@@ -20,6 +20,15 @@ pub enum AppError {
     /// The database's disk is full; nothing was written.
     #[error("the database's disk is full")]
     StorageFull,
+    /// No account, product, queue item, penalty or file with that id.
+    #[error("no {0} with that id")]
+    NoSuch(&'static str),
+    /// An uploaded file of a kind that is not accepted.
+    #[error("{0}")]
+    UnsupportedMedia(String),
+    /// An uploaded file larger than allowed.
+    #[error("{0}")]
+    TooLarge(String),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }

@@ -7,7 +7,9 @@
 pub mod clock;
 pub mod delivery;
 pub mod error;
+pub mod evidence;
 pub mod outbox;
+pub mod queue;
 pub mod service;
 pub mod tokens;
 pub mod workers;

@@ -1,6 +1,6 @@
-//! What a command sends: every event as a webhook, the emails of SPEC 10, and the items of
-//! the admin queue (complaints, escalations, overdue refunds). Written to the outbox in the
-//! command's own transaction, delivered at least once, in order per order.
+//! What a command sends: every event as a webhook and the e-mails of SPEC 10. Written to
+//! the outbox in the command's own transaction, delivered at least once, in order per order.
+//! (What support must look at goes to the work queue instead: `queue`.)
 
 use orderly_domain::{Audience, Event, EventKind, Order, visible};
 use orderly_store::NewOutbox;
@@ -18,7 +18,9 @@ pub fn messages(order: &Order, events: &[Event], first_seq: u64) -> Vec<NewOutbo
         // Webhooks carry what the parties may see (SPEC 16.3): the operator's backend often
         // relays them to buyers and sellers, so admin notes, admin ids and complaint texts
         // stay inside orderly. The seller's view is the narrower of the two.
-        let shared = visible(event, Audience::Seller);
+        let Some(shared) = visible(event, Audience::Seller) else {
+            continue;
+        };
         messages.push(NewOutbox {
             topic: "webhook".into(),
             dedupe_key: format!("event:{}:{seq}", order.id),
@@ -37,7 +39,6 @@ pub fn messages(order: &Order, events: &[Event], first_seq: u64) -> Vec<NewOutbo
             let (to, audience) = match recipient {
                 Recipient::Buyer => (Some(order.buyer_id), Audience::Buyer),
                 Recipient::Seller => (Some(order.seller_id), Audience::Seller),
-                Recipient::Admins => (None, Audience::Platform),
             };
             messages.push(NewOutbox {
                 topic: topic.into(),
@@ -47,7 +48,7 @@ pub fn messages(order: &Order, events: &[Event], first_seq: u64) -> Vec<NewOutbo
                     "to": to,
                     "order_id": order.id,
                     "status": order.status.code(),
-                    "text": visible(event, audience).describe(),
+                    "text": visible(event, audience).map(|view| view.describe()).unwrap_or_default(),
                 })
                 .to_string(),
             });
@@ -59,7 +60,6 @@ pub fn messages(order: &Order, events: &[Event], first_seq: u64) -> Vec<NewOutbo
 enum Recipient {
     Buyer,
     Seller,
-    Admins,
 }
 
 /// Who is told about an event, and how (SPEC 10).
@@ -80,16 +80,6 @@ fn notifications(kind: &EventKind) -> Vec<(&'static str, Recipient, &'static str
         }
         EventKind::ClaimOpened { .. } => vec![("email", Recipient::Seller, "claim_opened")],
         EventKind::DeliveryRefused => vec![("email", Recipient::Seller, "delivery_refused")],
-        EventKind::ComplaintFiled { .. } => vec![("admin_queue", Recipient::Admins, "complaint")],
-        EventKind::CancellationEscalated { .. } => {
-            vec![("admin_queue", Recipient::Admins, "cancellation_escalated")]
-        }
-        EventKind::ClaimEscalated { .. } => {
-            vec![("admin_queue", Recipient::Admins, "claim_escalated")]
-        }
-        EventKind::RefundFlaggedOverdue { .. } => {
-            vec![("admin_queue", Recipient::Admins, "refund_overdue")]
-        }
         _ => Vec::new(),
     }
 }

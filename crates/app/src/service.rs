@@ -102,6 +102,9 @@ pub struct NewProduct {
     pub processing_days: u32,
 }
 
+/// Most points one penalty by hand may carry.
+pub const PENALTY_POINTS_MAX: u32 = 10;
+
 /// Most units of stock a product may have.
 pub const STOCK_MAX: i64 = 1_000_000_000;
 
@@ -368,7 +371,7 @@ impl App {
                 order_id,
                 Box::new(move |_: Option<&Order>| {
                     let decision = orderly_domain::place(command.clone(), actor, now, &policy)?;
-                    let mut batch = to_batch(decision, None, actor, idempotency.as_ref());
+                    let mut batch = to_batch(decision, None, actor, idempotency.as_ref(), &policy);
                     batch.stock = stock.clone();
                     batch.unpaid_orders_max = Some(unpaid_orders_max);
                     Ok(batch)
@@ -428,6 +431,21 @@ impl App {
         idempotency: Option<Idempotency>,
         now: Timestamp,
     ) -> Result<Committed, AppError> {
+        self.command_with(actor, order_id, command, idempotency, now, None)
+            .await
+    }
+
+    /// A command, with the bytes of the evidence file it records (if any) written in its
+    /// transaction.
+    async fn command_with(
+        &self,
+        actor: Actor,
+        order_id: OrderId,
+        command: Command,
+        idempotency: Option<Idempotency>,
+        now: Timestamp,
+        evidence: Option<orderly_store::NewEvidence>,
+    ) -> Result<Committed, AppError> {
         let policy = self.policy.clone();
         let name = command_name(&command);
         let outcome = self
@@ -438,7 +456,10 @@ impl App {
                     let order = order.ok_or(Rejection::NotFound)?;
                     let decision =
                         orderly_domain::decide(order, command.clone(), actor, now, &policy)?;
-                    Ok(to_batch(decision, Some(order), actor, idempotency.as_ref()))
+                    let mut batch =
+                        to_batch(decision, Some(order), actor, idempotency.as_ref(), &policy);
+                    batch.evidence = evidence.clone();
+                    Ok(batch)
                 }),
             )
             .await
@@ -494,7 +515,9 @@ impl App {
         Ok(EventPage {
             events: events
                 .iter()
-                .map(|stored| (stored.seq, orderly_domain::visible(&stored.event, audience)))
+                .filter_map(|stored| {
+                    orderly_domain::visible(&stored.event, audience).map(|view| (stored.seq, view))
+                })
                 .collect(),
             next,
         })
@@ -533,8 +556,221 @@ impl App {
             .filter(|account| account.role == Role::Seller)
             .ok_or(Rejection::NotFound)?;
         let since = self.now() - jiff::SignedDuration::from_hours(24 * SELLER_WINDOW_DAYS);
-        let metrics = self.store.seller_metrics(seller_id, since).await?;
+        let mut metrics = self.store.seller_metrics(seller_id, since).await?;
+        // Penalties count as long as they are not revoked, whether the engine or support
+        // applied them (SPEC 16.3).
+        metrics.penalty_points = self.store.penalty_points(seller_id, since).await?;
         Ok((account, metrics))
+    }
+
+    // ---- Evidence ----------------------------------------------------------------------
+
+    /// Adds an evidence file to the order's open claim (SPEC 16.4): a JPEG, PNG, WebP or
+    /// PDF judged by its content, whose name (if it has an extension) agrees; at most 5 MiB
+    /// (the caller stops reading beyond that) and 10 per claim. The bytes are written in
+    /// the command's transaction.
+    pub async fn add_evidence(
+        &self,
+        actor: Actor,
+        order_id: OrderId,
+        filename: &str,
+        bytes: Vec<u8>,
+        note: Option<String>,
+        idempotency: Option<Idempotency>,
+    ) -> Result<Committed, AppError> {
+        let content_type = crate::evidence::sniff(&bytes).ok_or(AppError::UnsupportedMedia(
+            "evidence must be a JPEG, PNG or WebP image or a PDF; this file is none of them".into(),
+        ))?;
+        let filename = crate::evidence::clean_name(filename);
+        if !crate::evidence::name_agrees(&filename, content_type) {
+            return Err(AppError::UnsupportedMedia(format!(
+                "the file is {content_type} but its name `{filename}` says otherwise; rename it or send the right file"
+            )));
+        }
+        let size = bytes.len() as u64;
+        if size > orderly_domain::order::decide::EVIDENCE_BYTES_MAX {
+            return Err(AppError::TooLarge(format!(
+                "an evidence file is at most {} MiB",
+                orderly_domain::order::decide::EVIDENCE_BYTES_MAX / 1024 / 1024
+            )));
+        }
+        let evidence_id = orderly_domain::EvidenceId::from_uuid(new_id());
+        let command = Command::AddEvidence {
+            evidence_id,
+            filename: filename.clone(),
+            content_type: content_type.to_owned(),
+            size,
+            note,
+        };
+        let stored = orderly_store::NewEvidence {
+            id: evidence_id,
+            filename,
+            content_type: content_type.to_owned(),
+            bytes,
+            uploaded_by: actor.role().code().to_owned(),
+        };
+        self.command_with(
+            actor,
+            order_id,
+            command,
+            idempotency,
+            self.now(),
+            Some(stored),
+        )
+        .await
+    }
+
+    /// An evidence file of an order `actor` may see.
+    pub async fn evidence_file(
+        &self,
+        actor: Actor,
+        order_id: OrderId,
+        evidence_id: orderly_domain::EvidenceId,
+    ) -> Result<orderly_store::EvidenceFile, AppError> {
+        self.order_for(actor, order_id).await?;
+        self.store
+            .evidence_file(order_id, evidence_id)
+            .await?
+            .ok_or(AppError::NoSuch("evidence file"))
+    }
+
+    // ---- Support desk ------------------------------------------------------------------
+
+    /// A page of the work queue (SPEC 16.3).
+    pub async fn queue(
+        &self,
+        filter: orderly_store::QueueFilter,
+    ) -> Result<orderly_store::QueuePage, AppError> {
+        Ok(self.store.list_queue(filter).await?)
+    }
+
+    /// Assigns a queue item to an admin (or to nobody).
+    pub async fn assign_queue_item(
+        &self,
+        id: Uuid,
+        assignee: Option<AccountId>,
+        answer: impl FnOnce(&orderly_store::QueueItem) -> Option<IdempotentResponse>,
+    ) -> Result<orderly_store::QueueItem, AppError> {
+        if let Some(assignee) = assignee
+            && assignee != BOOTSTRAP_ADMIN_ID
+            && self
+                .store
+                .account(assignee)
+                .await?
+                .is_none_or(|account| account.role != Role::Admin)
+        {
+            return Err(validation(
+                "assignee_id",
+                "assign items to an admin account",
+            ));
+        }
+        let item = self
+            .store
+            .queue_item(id)
+            .await?
+            .ok_or(AppError::NoSuch("queue item"))?;
+        let mut after = item.clone();
+        after.assignee_id = assignee;
+        let stored = answer(&after);
+        self.store
+            .assign_queue_item(id, assignee, self.now(), stored.as_ref())
+            .await?
+            .ok_or(AppError::NoSuch("queue item"))
+    }
+
+    /// Resolves a queue item with a note.
+    pub async fn resolve_queue_item(
+        &self,
+        id: Uuid,
+        by: AccountId,
+        note: &str,
+        answer: impl FnOnce(&orderly_store::QueueItem) -> Option<IdempotentResponse>,
+    ) -> Result<orderly_store::QueueItem, AppError> {
+        let note = note.trim();
+        if note.is_empty() || note.chars().count() > orderly_domain::order::decide::TEXT_LEN_MAX {
+            return Err(validation(
+                "note",
+                "say how it was resolved, in 1 to 2000 characters",
+            ));
+        }
+        let item = self
+            .store
+            .queue_item(id)
+            .await?
+            .ok_or(AppError::NoSuch("queue item"))?;
+        let now = self.now();
+        let mut after = item.clone();
+        if after.status == "open" {
+            after.status = "done".into();
+            after.resolved_at = Some(now);
+            after.resolved_by = Some(by);
+            after.resolution_note = Some(note.to_owned());
+        }
+        let stored = answer(&after);
+        self.store
+            .resolve_queue_item(id, by, note, now, stored.as_ref())
+            .await?
+            .ok_or(AppError::NoSuch("queue item"))
+    }
+
+    /// A seller's penalties, newest first: the engine's and support's (SPEC 16.3).
+    pub async fn penalties(
+        &self,
+        seller_id: AccountId,
+    ) -> Result<Vec<orderly_store::Penalty>, AppError> {
+        self.seller(seller_id).await?;
+        Ok(self.store.penalties(seller_id).await?)
+    }
+
+    /// Applies penalty points to a seller by hand, with a reason.
+    pub async fn apply_penalty(
+        &self,
+        seller_id: AccountId,
+        points: u32,
+        reason: &str,
+        answer: Option<&(dyn for<'p> Fn(&'p orderly_store::Penalty) -> IdempotentResponse + Sync)>,
+    ) -> Result<orderly_store::Penalty, AppError> {
+        self.seller(seller_id).await?;
+        if !(1..=PENALTY_POINTS_MAX).contains(&points) {
+            return Err(validation(
+                "points",
+                format!("give 1 to {PENALTY_POINTS_MAX} points"),
+            ));
+        }
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > orderly_domain::order::decide::TEXT_LEN_MAX
+        {
+            return Err(validation(
+                "reason",
+                "give the reason, in 1 to 2000 characters",
+            ));
+        }
+        Ok(self
+            .store
+            .add_penalty(seller_id, points, reason, self.now(), answer)
+            .await?)
+    }
+
+    /// Revokes one of a seller's penalties with a note; the rating no longer counts it.
+    pub async fn revoke_penalty(
+        &self,
+        seller_id: AccountId,
+        penalty_id: i64,
+        note: &str,
+        answer: Option<&(dyn for<'p> Fn(&'p orderly_store::Penalty) -> IdempotentResponse + Sync)>,
+    ) -> Result<orderly_store::Penalty, AppError> {
+        self.seller(seller_id).await?;
+        let note = note.trim();
+        if note.is_empty() || note.chars().count() > orderly_domain::order::decide::TEXT_LEN_MAX {
+            return Err(validation(
+                "note",
+                "say why it is revoked, in 1 to 2000 characters",
+            ));
+        }
+        self.store
+            .revoke_penalty(seller_id, penalty_id, note, self.now(), answer)
+            .await?
+            .ok_or(AppError::NoSuch("penalty"))
     }
 
     // ---- Deadlines ---------------------------------------------------------------------
@@ -630,9 +866,12 @@ fn to_batch(
     before: Option<&Order>,
     actor: Actor,
     idempotency: Option<&Idempotency>,
+    policy: &Policy,
 ) -> Batch {
     let first_seq = before.map_or(1, |order| order.version + 1);
     let outbox = outbox::messages(&decision.order, &decision.events, first_seq);
+    let (queue, queue_resolutions) =
+        crate::queue::changes(&decision.events, first_seq, &decision.order, policy);
     let releases_stock = decision
         .events
         .iter()
@@ -660,6 +899,9 @@ fn to_batch(
         idempotency,
         stock,
         unpaid_orders_max: None,
+        queue,
+        queue_resolutions,
+        evidence: None,
     }
 }
 

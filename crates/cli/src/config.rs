@@ -338,7 +338,7 @@ secret = ""
 [policy]
 # SPEC 12. Windows are "Nh" (hours), "Nd" (days) or "Nbd" (business days).
 payment_window = "20d"                 # [004]; "7d" in [002]
-payment_verification = "2h"            # simulated provider
+payment_verification = "2h"            # simulated provider; "manual": support verifies each payment
 seller_response_window = "72h"         # [001]; "14d" in [002]
 default_handling_days = 7              # products without their own processing time
 no_tracking_dispute_after = "6d"       # [004]
@@ -357,6 +357,7 @@ refund_shipping_after_shipment = false # [000]
 # holidays = ["2026-12-25"]            # not business days
 messages_per_order_max = 500           # a longer thread is refused; the parties contact support
 unpaid_orders_per_buyer_max = 10       # placing more unpaid orders is refused (stock hoarding)
+support_response_window = "24h"        # when a support-queue item without a deadline of its own is due
 "#;
 
 #[cfg(test)]

@@ -45,3 +45,7 @@ id_type!(
     /// One product of a seller's catalogue.
     ProductId
 );
+id_type!(
+    /// One evidence file on a claim.
+    EvidenceId
+);

@@ -23,7 +23,7 @@ pub mod reason;
 pub mod seller;
 
 pub use actor::{Actor, Role};
-pub use ids::{AccountId, OrderId, ProductId};
+pub use ids::{AccountId, EvidenceId, OrderId, ProductId};
 pub use ledger::{Escrow, LedgerAccount, LedgerEntry};
 pub use money::{Currency, Money, MoneyError};
 pub use order::actions::{allowed_actions, guidance};
@@ -37,5 +37,5 @@ pub use order::rejection::Rejection;
 pub use order::visibility::{Audience, EventView, visible};
 pub use order::{Order, ShippingAddress, Status};
 pub use payment::{PaymentMethod, RefundDestination};
-pub use policy::{Policy, PolicyError, Window};
+pub use policy::{Policy, PolicyError, Verification, Window};
 pub use reason::{CancelReason, DisputeReason, Fault, ReturnReason};

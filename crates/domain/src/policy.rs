@@ -92,6 +92,53 @@ impl fmt::Display for Window {
     }
 }
 
+/// Who verifies a payment (SPEC 5 and 16.3): a simulated provider that approves after a
+/// while (`"2h"`), or support staff by hand (`"manual"`: no timer, every payment is a
+/// queue item).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Verification {
+    /// The simulated provider approves when the window ends.
+    After(Window),
+    /// Support verifies every payment; nothing happens by itself.
+    Manual,
+}
+
+impl Verification {
+    /// When the simulated provider approves a payment made at `start`; `None` when a
+    /// person decides.
+    pub fn end(self, start: Timestamp, holidays: &[Date]) -> Option<Timestamp> {
+        match self {
+            Verification::After(window) => Some(window.end(start, holidays)),
+            Verification::Manual => None,
+        }
+    }
+}
+
+impl TryFrom<String> for Verification {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        match text.trim() {
+            "manual" => Ok(Verification::Manual),
+            other => other
+                .parse()
+                .map(Verification::After)
+                .map_err(|error: String| {
+                    format!("{error}, or \"manual\" for support to verify every payment")
+                }),
+        }
+    }
+}
+
+impl From<Verification> for String {
+    fn from(verification: Verification) -> Self {
+        match verification {
+            Verification::After(window) => window.to_string(),
+            Verification::Manual => "manual".into(),
+        }
+    }
+}
+
 /// Until when a paid order may still receive a cancellation request (SPEC 12).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -108,8 +155,9 @@ pub enum CancelRequestWindow {
 pub struct Policy {
     /// How long an unpaid order waits before it closes [004]: 20 days (1 week in [002]).
     pub payment_window: Window,
-    /// How long the simulated payment provider takes to verify a payment [003].
-    pub payment_verification: Window,
+    /// How long the simulated payment provider takes to verify a payment [003], or
+    /// `manual` for support to verify each one.
+    pub payment_verification: Verification,
     /// How long the seller has to answer a cancellation request [001]: 72 h.
     pub seller_response_window: Window,
     /// Handling time for products without their own processing time [004].
@@ -148,13 +196,16 @@ pub struct Policy {
     /// Most unpaid orders one buyer may have at once, so stock cannot be hoarded by
     /// placing orders that are never paid.
     pub unpaid_orders_per_buyer_max: u32,
+    /// How soon support should answer an item of its queue that has no deadline of its own
+    /// (an escalated claim, a support request, a payment to verify by hand).
+    pub support_response_window: Window,
 }
 
 impl Default for Policy {
     fn default() -> Self {
         Self {
             payment_window: Window::Days(20),
-            payment_verification: Window::Hours(2),
+            payment_verification: Verification::After(Window::Hours(2)),
             seller_response_window: Window::Hours(72),
             default_handling_days: 7,
             no_tracking_dispute_after: Window::Days(6),
@@ -173,6 +224,7 @@ impl Default for Policy {
             holidays: Vec::new(),
             messages_per_order_max: 500,
             unpaid_orders_per_buyer_max: 10,
+            support_response_window: Window::Hours(24),
         }
     }
 }
@@ -201,7 +253,7 @@ pub struct PolicyError {
 #[serde(deny_unknown_fields)]
 struct PolicyFile {
     payment_window: Option<Window>,
-    payment_verification: Option<Window>,
+    payment_verification: Option<Verification>,
     seller_response_window: Option<Window>,
     default_handling_days: Option<u32>,
     no_tracking_dispute_after: Option<Window>,
@@ -220,6 +272,7 @@ struct PolicyFile {
     holidays: Option<Vec<Date>>,
     messages_per_order_max: Option<u32>,
     unpaid_orders_per_buyer_max: Option<u32>,
+    support_response_window: Option<Window>,
 }
 
 impl Policy {
@@ -284,6 +337,9 @@ impl Policy {
             unpaid_orders_per_buyer_max: file
                 .unpaid_orders_per_buyer_max
                 .unwrap_or(defaults.unpaid_orders_per_buyer_max),
+            support_response_window: file
+                .support_response_window
+                .unwrap_or(defaults.support_response_window),
         };
         policy.validate()?;
         Ok(policy)
@@ -318,6 +374,23 @@ impl Policy {
                 key: "statutory_withdrawal_days".into(),
                 message: format!("must be between 1 and {WINDOW_DAYS_MAX}, or left out"),
             });
+        }
+        // The order completes by itself when the receipt window ends; it must not end
+        // before the buyer's statutory right to return has.
+        if let Some(days) = self.statutory_withdrawal_days {
+            let receipt_days = match self.receipt_confirmation {
+                Window::Hours(hours) => hours / 24,
+                Window::Days(days) | Window::BusinessDays(days) => days,
+            };
+            if receipt_days < days {
+                return Err(PolicyError {
+                    key: "statutory_withdrawal_days".into(),
+                    message: format!(
+                        "is {days} days, longer than the receipt window ({}): orders would complete before the buyer's right to return ends; lengthen receipt_confirmation",
+                        self.receipt_confirmation
+                    ),
+                });
+            }
         }
         Ok(())
     }
@@ -400,6 +473,24 @@ mod tests {
         assert!(error.to_string().contains("7 weeks"), "{error}");
         let error = Policy::from_toml_str("payment_window = \"0d\"").expect_err("zero");
         assert!(error.to_string().contains("between 1"), "{error}");
+    }
+
+    #[test]
+    fn a_statutory_period_longer_than_the_receipt_window_is_refused_at_start_up() {
+        let error =
+            Policy::from_toml_str("statutory_withdrawal_days = 20\nreceipt_confirmation = \"15d\"")
+                .expect_err("20 > 15");
+        assert_eq!(error.key, "statutory_withdrawal_days");
+        assert!(error.to_string().contains("receipt window"), "{error}");
+        assert!(Policy::from_toml_str("statutory_withdrawal_days = 14").is_ok());
+    }
+
+    #[test]
+    fn payments_may_be_verified_by_hand() {
+        let policy = Policy::from_toml_str("payment_verification = \"manual\"").expect("valid");
+        assert_eq!(policy.payment_verification, Verification::Manual);
+        let error = Policy::from_toml_str("payment_verification = \"soon\"").expect_err("bad");
+        assert!(error.to_string().contains("manual"), "{error}");
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub struct Rating {
 
 /// Fewer paid orders than this and the rating says "new".
 pub const RATING_ORDERS_MIN: u32 = 5;
+/// How much of the 0–100 score one penalty point takes away.
+pub const RATING_POINTS_PER_PENALTY: u32 = 5;
 
 /// What the fold needs to remember between events of one order.
 #[derive(Clone, Copy, Debug, Default)]
@@ -179,12 +181,17 @@ impl SellerMetrics {
     }
 
     /// The rating: 100 minus the share of paid orders that went wrong by the seller's
-    /// fault (seller-fault cancellations, late shipments, lost disputes).
+    /// fault (seller-fault cancellations, late shipments, lost disputes), minus
+    /// [`RATING_POINTS_PER_PENALTY`] for each penalty point not revoked.
     pub fn rating(&self) -> Rating {
         let late = self.shipments - self.shipments_on_time;
         let bad = self.seller_fault_cancellations + late + self.disputes_lost;
         let base = self.paid_orders.max(1);
-        let score = 100 - (bad * 100 / base).min(100);
+        let share = (bad * 100 / base).min(100);
+        let penalties = self
+            .penalty_points
+            .saturating_mul(RATING_POINTS_PER_PENALTY);
+        let score = 100_u32.saturating_sub(share).saturating_sub(penalties);
         let level = if self.paid_orders < RATING_ORDERS_MIN {
             "new"
         } else if score >= 95 {

@@ -55,6 +55,31 @@ pub fn seller_cancel_reason_schema() -> Object {
     )
 }
 
+pub fn any_cancel_reason_schema() -> Object {
+    codes(
+        CancelReason::ALL
+            .iter()
+            .filter(|reason| reason.is_buyer_choice() || reason.is_seller_choice())
+            .map(|reason| reason.code()),
+        "A cancellation reason; its fault side decides whether the seller is penalised.",
+    )
+}
+
+pub fn fault_schema() -> Object {
+    codes(["buyer", "seller"], "Who pays the return shipping.")
+}
+
+pub fn queue_kind_schema() -> Object {
+    codes(
+        orderly_app::queue::KINDS.iter().copied(),
+        "A kind of queue item.",
+    )
+}
+
+pub fn queue_status_schema() -> Object {
+    codes(["open", "done"], "Open or done items.")
+}
+
 pub fn dispute_reason_schema() -> Object {
     codes(
         DisputeReason::ALL.iter().map(|reason| reason.code()),

@@ -216,6 +216,11 @@ pub struct ResolveRequest {
     pub refund_amount: i64,
     #[serde(default)]
     pub return_required: bool,
+    /// Who pays the return shipping when the item goes back; by the claim's fault side
+    /// when left out.
+    #[serde(default, deserialize_with = "crate::extract::present")]
+    #[schema(schema_with = crate::contract::fault_schema)]
+    pub return_shipping_paid_by: Option<String>,
 }
 
 /// `POST /api/v1/orders/{id}/return/shipped`.
@@ -266,6 +271,224 @@ pub struct SendMessageRequest {
 pub struct AdvanceRequest {
     #[schema(minimum = 1, maximum = 3_153_600_000_i64)]
     pub seconds: i64,
+}
+
+// ---- Support desk and settlements (SPEC 16.3, 16.4) ---------------------------------------
+
+/// `POST /api/v1/orders/{id}/cancellation/propose`: the seller asks the buyer to cancel.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProposeRequest {
+    /// Any cancellation reason; its fault side counts (a seller-fault reason is a penalty).
+    #[schema(schema_with = crate::contract::any_cancel_reason_schema)]
+    pub reason: String,
+}
+
+/// `POST /api/v1/orders/{id}/partial-refund`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PartialRefundRequest {
+    /// Minor units; more than 0 and at most what is still held (it may include shipping).
+    #[schema(minimum = 1)]
+    pub amount: i64,
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
+    pub reason: String,
+}
+
+/// `POST /api/v1/orders/{id}/support` and other bodies with one message.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SupportRequest {
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
+    pub message: String,
+}
+
+/// `POST /api/v1/orders/{id}/notes`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteTextRequest {
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
+    pub text: String,
+}
+
+/// An internal note on an order (admins only).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct NoteDocument {
+    /// The note's place in the order's history.
+    pub id: u64,
+    pub text: String,
+    pub author_id: Option<Uuid>,
+    pub created_at: Timestamp,
+}
+
+/// A page of internal notes, oldest first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct NoteList {
+    pub notes: Vec<NoteDocument>,
+    pub next_cursor: Option<String>,
+}
+
+/// `POST /api/v1/admin/queue/{id}/assign`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignRequest {
+    /// An admin's account; the caller when left out.
+    #[serde(default, deserialize_with = "crate::extract::present")]
+    #[schema(nullable = false)]
+    pub assignee_id: Option<Uuid>,
+}
+
+/// `POST /api/v1/admin/queue/{id}/resolve` and `…/penalties/{id}/revoke`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveNoteRequest {
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
+    pub note: String,
+}
+
+/// One item of the support desk's work queue.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct QueueItemDocument {
+    pub id: Uuid,
+    /// `cancellation_escalated`, `claim_escalated`, `complaint`, `refund_overdue`,
+    /// `support_request`, `payment_verification` or `delivery_dead`.
+    pub kind: String,
+    pub order_id: Uuid,
+    pub seller_id: Uuid,
+    pub summary: String,
+    pub created_at: Timestamp,
+    /// When support should have acted; null for items without a deadline.
+    pub due_at: Option<Timestamp>,
+    /// `open` or `done`.
+    pub status: String,
+    pub assignee_id: Option<Uuid>,
+    pub resolved_at: Option<Timestamp>,
+    /// Null when the order's own action settled it.
+    pub resolved_by: Option<Uuid>,
+    pub resolution_note: Option<String>,
+}
+
+impl QueueItemDocument {
+    pub fn new(item: &orderly_store::QueueItem) -> Self {
+        Self {
+            id: item.id,
+            kind: item.kind.clone(),
+            order_id: item.order_id.as_uuid(),
+            seller_id: item.seller_id.as_uuid(),
+            summary: item.summary.clone(),
+            created_at: item.created_at,
+            due_at: item.due_at,
+            status: item.status.clone(),
+            assignee_id: item.assignee_id.map(|id| id.as_uuid()),
+            resolved_at: item.resolved_at,
+            resolved_by: item.resolved_by.map(|id| id.as_uuid()),
+            resolution_note: item.resolution_note.clone(),
+        }
+    }
+}
+
+/// A page of the queue: open items first by due time (none last), then by creation.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct QueueList {
+    pub items: Vec<QueueItemDocument>,
+    /// Pass as `?cursor=` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `POST /api/v1/sellers/{id}/penalties`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PenaltyRequest {
+    #[schema(minimum = 1, maximum = 10)]
+    pub points: u32,
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
+    pub reason: String,
+}
+
+/// A penalty of a seller: applied by the engine (`automatic`) or by support (`manual`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PenaltyDocument {
+    pub id: i64,
+    pub points: u32,
+    pub reason: String,
+    /// `automatic` or `manual`.
+    pub source: String,
+    /// The order it came from, for automatic ones.
+    pub order_id: Option<Uuid>,
+    pub created_at: Timestamp,
+    /// Set once revoked; a revoked penalty no longer counts in the rating.
+    pub revoked_at: Option<Timestamp>,
+    pub revoke_note: Option<String>,
+}
+
+impl PenaltyDocument {
+    pub fn new(penalty: &orderly_store::Penalty) -> Self {
+        Self {
+            id: penalty.id,
+            points: penalty.points,
+            reason: penalty.reason.clone(),
+            source: penalty.source.clone(),
+            order_id: penalty.order_id.map(|id| id.as_uuid()),
+            created_at: penalty.created_at,
+            revoked_at: penalty.revoked_at,
+            revoke_note: penalty.revoke_note.clone(),
+        }
+    }
+}
+
+/// A seller's penalties, newest first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PenaltyList {
+    pub penalties: Vec<PenaltyDocument>,
+}
+
+/// An evidence file on a claim.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EvidenceDocument {
+    pub id: Uuid,
+    pub filename: String,
+    /// `image/jpeg`, `image/png`, `image/webp` or `application/pdf`.
+    pub content_type: String,
+    pub size: u64,
+    /// `buyer` or `seller`.
+    pub uploaded_by: String,
+    pub uploaded_at: Timestamp,
+    pub note: Option<String>,
+}
+
+/// `POST /api/v1/orders/{id}/claim/evidence`: a multipart form.
+#[derive(Debug, ToSchema)]
+#[allow(
+    dead_code,
+    reason = "describes the multipart form for the OpenAPI document"
+)]
+pub struct EvidenceUpload {
+    /// The file: JPEG, PNG, WebP or PDF (judged by content), at most 5 MiB.
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+    /// What the file shows.
+    #[schema(max_length = 2000)]
+    pub note: Option<String>,
+}
+
+/// The seller's proposal that the buyer cancel.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProposalDto {
+    pub reason: String,
+    pub reason_text: String,
+    /// `pending`, `accepted`, `declined` or `lapsed`.
+    pub status: String,
+    pub proposed_at: Timestamp,
+}
+
+/// The seller's offer of a partial refund by agreement.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PartialRefundDto {
+    pub amount: i64,
+    pub reason: String,
+    /// `pending`, `accepted`, `declined` or `lapsed`.
+    pub status: String,
+    pub offered_at: Timestamp,
 }
 
 /// An empty body.
@@ -399,6 +622,8 @@ pub struct ClaimDto {
     pub return_shipping_paid_by: Option<String>,
     pub return_tracking_number: Option<String>,
     pub refund: Option<i64>,
+    /// Evidence files, oldest first; `GET …/claim/evidence/{id}` downloads one.
+    pub evidence: Vec<EvidenceDocument>,
 }
 
 impl ClaimDto {
@@ -419,6 +644,19 @@ impl ClaimDto {
                 .map(|fault| fault.code().to_owned()),
             return_tracking_number: claim.return_tracking_number.clone(),
             refund: claim.refund_minor,
+            evidence: claim
+                .evidence
+                .iter()
+                .map(|file| EvidenceDocument {
+                    id: file.id.as_uuid(),
+                    filename: file.filename.clone(),
+                    content_type: file.content_type.clone(),
+                    size: file.size,
+                    uploaded_by: file.uploaded_by.code().to_owned(),
+                    uploaded_at: file.uploaded_at,
+                    note: file.note.clone(),
+                })
+                .collect(),
         }
     }
 }
@@ -435,12 +673,17 @@ pub struct DeadlineDto {
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RefundDto {
+    /// The refund's id within the order (`…/refunds/{id}/arrived`).
+    pub id: u32,
     pub number: u32,
     pub amount: i64,
     /// `card`, `paypal`, `e_wallet`, `platform_wallet` or `voucher`.
     pub destination: String,
     pub sent_at: Timestamp,
     pub expected_by: Timestamp,
+    /// When it was reported as arrived; null while on its way.
+    pub arrived_at: Option<Timestamp>,
+    /// Flagged for support: not arrived by its expected date.
     pub overdue: bool,
 }
 
@@ -507,6 +750,12 @@ pub struct OrderDocument {
     pub shipment: Option<ShipmentDto>,
     pub delivered_at: Option<Timestamp>,
     pub extension: Option<ExtensionDto>,
+    /// The seller's latest proposal that the buyer cancel.
+    pub cancellation_proposal: Option<ProposalDto>,
+    /// The seller's latest partial-refund offer.
+    pub partial_refund_offer: Option<PartialRefundDto>,
+    /// When the buyer confirmed receipt.
+    pub receipt_confirmed_at: Option<Timestamp>,
     pub deadlines: Vec<DeadlineDto>,
     pub refunds: Vec<RefundDto>,
     pub escrow: EscrowDto,
@@ -578,6 +827,21 @@ impl OrderDocument {
                 .to_owned(),
                 requested_at: extension.requested_at,
             }),
+            cancellation_proposal: order.proposal.as_ref().map(|proposal| ProposalDto {
+                reason: proposal.reason.code().to_owned(),
+                reason_text: proposal.reason.text().to_owned(),
+                status: proposal.status.code().to_owned(),
+                proposed_at: proposal.proposed_at,
+            }),
+            partial_refund_offer: order.partial_refund_offer.as_ref().map(|offer| {
+                PartialRefundDto {
+                    amount: offer.amount_minor,
+                    reason: offer.reason.clone(),
+                    status: offer.status.code().to_owned(),
+                    offered_at: offer.offered_at,
+                }
+            }),
+            receipt_confirmed_at: order.receipt_confirmed_at,
             deadlines: order
                 .deadlines
                 .iter()
@@ -592,7 +856,9 @@ impl OrderDocument {
                 .refunds
                 .iter()
                 .map(|refund| RefundDto {
+                    id: refund.number,
                     number: refund.number,
+                    arrived_at: refund.arrived_at,
                     amount: refund.amount_minor,
                     destination: refund.destination.code().to_owned(),
                     sent_at: refund.sent_at,

@@ -44,6 +44,10 @@ pub enum ApiError {
         detail: String,
     },
     PayloadTooLarge,
+    /// An uploaded file above its own limit (evidence: 5 MiB).
+    TooLarge(String),
+    /// An uploaded file of a kind not accepted, or a body that is not the form expected.
+    UnsupportedMedia(String),
     RouteNotFound,
     /// No account, product or seller with that id (orders use `Rejection::NotFound`).
     NoSuch(&'static str),
@@ -84,6 +88,9 @@ impl From<AppError> for ApiError {
             AppError::Conflict => ApiError::Conflict(AppError::Conflict.to_string()),
             AppError::Unavailable(detail) => ApiError::Unavailable(detail),
             AppError::StorageFull => ApiError::StorageFull,
+            AppError::NoSuch(what) => ApiError::NoSuch(what),
+            AppError::UnsupportedMedia(detail) => ApiError::UnsupportedMedia(detail),
+            AppError::TooLarge(detail) => ApiError::TooLarge(detail),
             AppError::Unexpected(error) => ApiError::Unexpected(error),
         }
     }
@@ -149,6 +156,18 @@ impl ApiError {
                 "payload_too_large",
                 "The body is larger than 1 MiB; send less.".to_owned(),
                 None,
+            ),
+            ApiError::TooLarge(detail) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                sentence(detail),
+                Some("file".to_owned()),
+            ),
+            ApiError::UnsupportedMedia(detail) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                sentence(detail),
+                Some("file".to_owned()),
             ),
             ApiError::RouteNotFound => (
                 StatusCode::NOT_FOUND,

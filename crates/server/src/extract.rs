@@ -192,13 +192,18 @@ pub struct Body(pub Bytes);
 impl<S: Send + Sync> FromRequest<S> for Body {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Bytes::from_request(request, state).await {
+    /// Reads at most 1 MiB (SPEC 13) and stops there: a larger body is refused before it
+    /// is buffered whole. (The router's own limit is higher, for evidence uploads.)
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        match axum::body::to_bytes(request.into_body(), crate::BODY_BYTES_MAX).await {
             Ok(bytes) => Ok(Body(bytes)),
-            Err(rejection) if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+            // The only way axum names this error is its message.
+            Err(error) if error.to_string().contains("length limit") => {
                 Err(ApiError::PayloadTooLarge)
             }
-            Err(rejection) => Err(ApiError::MalformedJson(rejection.body_text())),
+            Err(error) => Err(ApiError::MalformedJson(format!(
+                "the body could not be read: {error}"
+            ))),
         }
     }
 }

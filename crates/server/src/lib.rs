@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod contract;
+pub mod desk;
 pub mod dto;
 pub mod error;
 pub mod extract;
@@ -102,6 +103,7 @@ impl AppState {
         (name = "accounts", description = "Accounts and API tokens"),
         (name = "catalogue", description = "Products and sellers"),
         (name = "messages", description = "The order's message thread (SPEC 9)"),
+        (name = "support desk", description = "The work queue, internal notes and penalties (SPEC 16.3)"),
         (name = "test clock", description = "Only with `serve --test-clock`"),
         (name = "operations", description = "Health, readiness")
     )
@@ -161,6 +163,22 @@ fn api(test_clock: bool) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::freeze))
         .routes(routes!(routes::unfreeze))
         .routes(routes!(routes::admin_cancel))
+        .routes(routes!(routes::propose_cancellation))
+        .routes(routes!(routes::accept_cancellation_proposal))
+        .routes(routes!(routes::decline_cancellation_proposal))
+        .routes(routes!(routes::offer_partial_refund))
+        .routes(routes!(routes::accept_partial_refund))
+        .routes(routes!(routes::decline_partial_refund))
+        .routes(routes!(routes::contact_support))
+        .routes(routes!(routes::refund_arrived))
+        .routes(routes!(routes::add_evidence))
+        .routes(routes!(routes::download_evidence))
+        .routes(routes!(desk::list_queue))
+        .routes(routes!(desk::assign_queue_item))
+        .routes(routes!(desk::resolve_queue_item))
+        .routes(routes!(desk::list_notes, desk::add_note))
+        .routes(routes!(desk::list_penalties, desk::apply_penalty))
+        .routes(routes!(desk::revoke_penalty))
         .routes(routes!(routes::healthz))
         .routes(routes!(routes::readyz));
     if test_clock {
@@ -209,7 +227,9 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), time_limit))
         .layer(middleware::from_fn(record_request))
-        .layer(axum::extract::DefaultBodyLimit::max(BODY_BYTES_MAX))
+        // The largest body any route takes (an evidence upload); JSON bodies stop at 1 MiB
+        // in their own extractor.
+        .layer(axum::extract::DefaultBodyLimit::max(routes::EVIDENCE_UPLOAD_BYTES_MAX))
         .layer(CatchPanicLayer::custom(|_| ApiError::Unexpected(anyhow::anyhow!("a handler panicked")).into_response()))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {

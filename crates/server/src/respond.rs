@@ -178,6 +178,23 @@ pub async fn order_again(
     .await
 }
 
+/// A command run by `run` (which gets the idempotency to store with it), answered with
+/// `render`: for use cases beyond `App::command`, such as evidence uploads.
+pub async fn committed_with<F, Fut>(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    request: RequestKey<'_>,
+    render: Render,
+    run: F,
+) -> Response
+where
+    F: FnOnce(Option<Idempotency>) -> Fut,
+    Fut: Future<Output = Result<orderly_store::Committed, orderly_app::AppError>>,
+{
+    committed(state, caller, headers, request, render, run).await
+}
+
 /// The shared path of `command`, `place` and `order_again`: check the key, run the change with the
 /// idempotent response to store in its transaction, answer with `render`.
 async fn committed<F, Fut>(

@@ -29,6 +29,11 @@ fn order_id(text: &str) -> Result<OrderId, ApiError> {
         .map_err(|_| ApiError::Rejected(Rejection::NotFound))
 }
 
+/// 403 unless the caller is an admin.
+pub(crate) fn require_admin(caller: &Caller, action: &'static str) -> Result<(), ApiError> {
+    require_role(caller, Role::Admin, action)
+}
+
 /// 403 unless the caller has `role`: for the endpoints outside an order, whose role rules
 /// are not the domain's.
 fn require_role(caller: &Caller, role: Role, action: &'static str) -> Result<(), ApiError> {
@@ -440,7 +445,8 @@ pub async fn order_again(
     body: Body,
 ) -> Response {
     let action = orderly_domain::Action::OrderAgain;
-    let order_id = match authorize(&state, &caller, &id, action.roles(), action.code()).await {
+    let order_id = match authorize_order(&state, &caller, &id, action.roles(), action.code()).await
+    {
         Ok(order_id) => order_id,
         Err(error) => return error.into_response(),
     };
@@ -583,7 +589,7 @@ fn page_limit(limit: Option<u32>, default: u32) -> Result<u32, ApiError> {
     Ok(limit)
 }
 
-fn page_query(
+pub(crate) fn page_query(
     query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<(u64, u32), ApiError> {
     let Query(query) = query.map_err(|rejection| ApiError::InvalidQuery(rejection.body_text()))?;
@@ -692,7 +698,7 @@ pub async fn send_message(
     uri: OriginalUri,
     body: Body,
 ) -> Response {
-    let order_id = match authorize(
+    let order_id = match authorize_order(
         &state,
         &caller,
         &id,
@@ -750,7 +756,7 @@ pub async fn send_message(
 /// Checks, in this order, that the caller may see the order (404 for a stranger or a
 /// missing order, SPEC 1) and that their role ever takes `action` (403); only then is the
 /// body read (400/422) and the command run (409 if the state refuses it).
-async fn authorize(
+pub(crate) async fn authorize_order(
     state: &AppState,
     caller: &Caller,
     id: &str,
@@ -796,7 +802,7 @@ macro_rules! order_action {
             body: Body,
         ) -> Response {
             let action: orderly_domain::Action = $action;
-            let order_id = match authorize(&state, &caller, &id, action.roles(), action.code()).await {
+            let order_id = match authorize_order(&state, &caller, &id, action.roles(), action.code()).await {
                 Ok(order_id) => order_id,
                 Err(error) => return error.into_response(),
             };
@@ -1135,6 +1141,17 @@ order_action!(
         Command::ResolveClaim {
             refund_amount_minor: input.refund_amount,
             return_required: input.return_required,
+            return_shipping_paid_by: match input.return_shipping_paid_by.as_deref() {
+                None => None,
+                Some("buyer") => Some(orderly_domain::Fault::Buyer),
+                Some("seller") => Some(orderly_domain::Fault::Seller),
+                Some(other) => {
+                    return Err(invalid(
+                        "return_shipping_paid_by",
+                        format!("`{other}` is not a side; use buyer or seller"),
+                    ));
+                }
+            },
         }
     }
 );
@@ -1227,6 +1244,374 @@ order_action!(
     ok,
     |input| Command::AdminCancel { note: input.note }
 );
+
+order_action!(
+    propose_cancellation,
+    "/api/v1/orders/{id}/cancellation/propose",
+    orderly_domain::Action::ProposeCancellation,
+    "Ask the buyer to cancel (seller): the buyer accepts (full refund) or declines",
+    ProposeRequest,
+    ok,
+    |input| {
+        let reasons: Vec<CancelReason> = CancelReason::ALL
+            .iter()
+            .copied()
+            .filter(|reason| reason.is_buyer_choice() || reason.is_seller_choice())
+            .collect();
+        Command::ProposeCancellation {
+            reason: one_of(
+                "reason",
+                &input.reason,
+                &reasons,
+                CancelReason::parse,
+                CancelReason::code,
+            )?,
+        }
+    }
+);
+
+order_action!(
+    accept_cancellation_proposal,
+    "/api/v1/orders/{id}/cancellation/accept-proposal",
+    orderly_domain::Action::AcceptCancellationProposal,
+    "Accept the seller's proposal to cancel (buyer): cancelled with a full refund",
+    Empty,
+    ok,
+    |_input| Command::AcceptCancellationProposal
+);
+
+order_action!(
+    decline_cancellation_proposal,
+    "/api/v1/orders/{id}/cancellation/decline-proposal",
+    orderly_domain::Action::DeclineCancellationProposal,
+    "Decline the seller's proposal to cancel (buyer): the order goes on",
+    Empty,
+    ok,
+    |_input| Command::DeclineCancellationProposal
+);
+
+order_action!(
+    offer_partial_refund,
+    "/api/v1/orders/{id}/partial-refund",
+    orderly_domain::Action::OfferPartialRefund,
+    "Offer a partial refund by agreement (seller): the buyer keeps the order",
+    PartialRefundRequest,
+    ok,
+    |input| {
+        Command::OfferPartialRefund {
+            amount_minor: input.amount,
+            reason: input.reason,
+        }
+    }
+);
+
+order_action!(
+    accept_partial_refund,
+    "/api/v1/orders/{id}/partial-refund/accept",
+    orderly_domain::Action::AcceptPartialRefund,
+    "Accept the seller's partial refund (buyer): it is sent at once",
+    Empty,
+    ok,
+    |_input| Command::AcceptPartialRefund
+);
+
+order_action!(
+    decline_partial_refund,
+    "/api/v1/orders/{id}/partial-refund/decline",
+    orderly_domain::Action::DeclinePartialRefund,
+    "Decline the seller's partial refund (buyer)",
+    Empty,
+    ok,
+    |_input| Command::DeclinePartialRefund
+);
+
+order_action!(
+    contact_support,
+    "/api/v1/orders/{id}/support",
+    orderly_domain::Action::ContactSupport,
+    "Ask support for help on this order (buyer or seller), in any status; files a support_request queue item",
+    SupportRequest,
+    ok,
+    |input| {
+        Command::ContactSupport {
+            message: input.message,
+        }
+    }
+);
+
+#[utoipa::path(post, path = "/api/v1/orders/{id}/refunds/{refund_id}/arrived", tag = "orders",
+    summary = "Report that a refund arrived (buyer or admin): its overdue watch stops",
+    params(("id" = Uuid, Path, description = "The order's id"), ("refund_id" = u32, Path, description = "The refund's `id` in the order document")),
+    request_body = Empty,
+    responses(
+        (status = 200, description = "The order after the report", body = OrderDocument),
+        (status = "4XX", description = "Refused; nothing changed", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn refund_arrived(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, refund_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    uri: OriginalUri,
+    body: Body,
+) -> Response {
+    let action = orderly_domain::Action::RefundArrived;
+    let order_id = match authorize_order(&state, &caller, &id, action.roles(), action.code()).await
+    {
+        Ok(order_id) => order_id,
+        Err(error) => return error.into_response(),
+    };
+    let parsed = (|| -> Result<Command, ApiError> {
+        let _: Empty = body.parse()?;
+        let number = refund_id
+            .parse::<u32>()
+            .map_err(|_| ApiError::NoSuch("refund"))?;
+        Ok(Command::ConfirmRefundArrived { number })
+    })();
+    let command = match parsed {
+        Ok(command) => command,
+        Err(error) => return error.into_response(),
+    };
+    let render = order_render(&state, &caller, ok);
+    let request = RequestKey::post(&uri, &body);
+    respond::command(
+        &state, &caller, &headers, request, order_id, command, render,
+    )
+    .await
+}
+
+/// The most a multipart evidence upload may be on the wire: the file's limit plus room for
+/// the form's boundaries, headers and note.
+pub const EVIDENCE_UPLOAD_BYTES_MAX: usize =
+    orderly_domain::order::decide::EVIDENCE_BYTES_MAX as usize + 64 * 1024;
+
+#[utoipa::path(post, path = "/api/v1/orders/{id}/claim/evidence", tag = "orders",
+    summary = "Add an evidence file to the open claim (buyer or seller): JPEG, PNG, WebP or PDF judged by content, at most 5 MiB, 10 per claim",
+    params(("id" = Uuid, Path, description = "The order's id")),
+    request_body(content = EvidenceUpload, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "The file as recorded on the claim", body = EvidenceDocument),
+        (status = 413, description = "The file is larger than 5 MiB", body = Problem),
+        (status = 415, description = "Not a JPEG, PNG, WebP or PDF, or its name says otherwise", body = Problem),
+        (status = "4XX", description = "Refused; nothing changed (422: the claim already has 10 files)", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn add_evidence(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: OriginalUri,
+    request: axum::extract::Request,
+) -> Response {
+    let action = orderly_domain::Action::AddEvidence;
+    let order_id = match authorize_order(&state, &caller, &id, action.roles(), action.code()).await
+    {
+        Ok(order_id) => order_id,
+        Err(error) => return error.into_response(),
+    };
+    let form = match read_evidence_form(request).await {
+        Ok(form) => form,
+        Err(error) => return error.into_response(),
+    };
+    // The idempotency fingerprint covers the file and note, as the body would.
+    let mut print_body = form.bytes.clone();
+    print_body.extend_from_slice(form.filename.as_bytes());
+    print_body.extend_from_slice(form.note.as_deref().unwrap_or("").as_bytes());
+    let print_body = Body(axum::body::Bytes::from(print_body));
+    let key = RequestKey::post(&uri, &print_body);
+    let render: orderly_app::Render = std::sync::Arc::new(|order: &Order| {
+        let file = order
+            .claim
+            .as_ref()
+            .and_then(|claim| claim.evidence.last())
+            .expect("evidence was just added");
+        let document = EvidenceDocument {
+            id: file.id.as_uuid(),
+            filename: file.filename.clone(),
+            content_type: file.content_type.clone(),
+            size: file.size,
+            uploaded_by: file.uploaded_by.code().to_owned(),
+            uploaded_at: file.uploaded_at,
+            note: file.note.clone(),
+        };
+        (201, serde_json::to_string(&document).expect("serialisable"))
+    });
+    let actor = caller.actor();
+    let app = state.app.clone();
+    respond::committed_with(
+        &state,
+        &caller,
+        &headers,
+        key,
+        render,
+        |idempotency| async move {
+            app.add_evidence(
+                actor,
+                order_id,
+                &form.filename,
+                form.bytes,
+                form.note,
+                idempotency,
+            )
+            .await
+        },
+    )
+    .await
+}
+
+/// What an evidence upload carried.
+struct EvidenceForm {
+    filename: String,
+    bytes: Vec<u8>,
+    note: Option<String>,
+}
+
+/// Reads the multipart form field by field, stopping as soon as the file passes 5 MiB:
+/// the limit holds before the body is buffered whole.
+async fn read_evidence_form(request: axum::extract::Request) -> Result<EvidenceForm, ApiError> {
+    use axum::extract::FromRequest as _;
+    let limit = orderly_domain::order::decide::EVIDENCE_BYTES_MAX as usize;
+    let mut multipart = axum::extract::Multipart::from_request(request, &())
+        .await
+        .map_err(|rejection| {
+            ApiError::UnsupportedMedia(format!(
+                "send the file as multipart/form-data with a `file` field ({})",
+                rejection.body_text()
+            ))
+        })?;
+    let too_large = || {
+        ApiError::TooLarge(format!(
+            "an evidence file is at most {} MiB",
+            limit / 1024 / 1024
+        ))
+    };
+    let mut file: Option<(String, Vec<u8>)> = None;
+    let mut note = None;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(error) if error.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(too_large());
+            }
+            Err(error) => {
+                return Err(ApiError::InvalidField {
+                    field: "file".into(),
+                    detail: format!("the form could not be read: {}", error.body_text()),
+                });
+            }
+        };
+        match field.name() {
+            Some("file") => {
+                let filename = field.file_name().unwrap_or("evidence").to_owned();
+                let mut bytes = Vec::new();
+                let mut field = field;
+                loop {
+                    match field.chunk().await {
+                        Ok(Some(chunk)) => {
+                            if bytes.len() + chunk.len() > limit {
+                                return Err(too_large());
+                            }
+                            bytes.extend_from_slice(&chunk);
+                        }
+                        Ok(None) => break,
+                        Err(error)
+                            if error.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
+                        {
+                            return Err(too_large());
+                        }
+                        Err(error) => {
+                            return Err(ApiError::InvalidField {
+                                field: "file".into(),
+                                detail: format!(
+                                    "the file could not be read: {}",
+                                    error.body_text()
+                                ),
+                            });
+                        }
+                    }
+                }
+                file = Some((filename, bytes));
+            }
+            Some("note") => {
+                let text = field.text().await.map_err(|error| ApiError::InvalidField {
+                    field: "note".into(),
+                    detail: error.body_text(),
+                })?;
+                note = Some(text).filter(|text| !text.trim().is_empty());
+            }
+            _ => {
+                return Err(ApiError::InvalidField {
+                    field: field.name().unwrap_or("form").to_owned(),
+                    detail: "the form takes a `file` and an optional `note`".into(),
+                });
+            }
+        }
+    }
+    let (filename, bytes) = file.ok_or_else(|| ApiError::InvalidField {
+        field: "file".into(),
+        detail: "add the file in a `file` field".into(),
+    })?;
+    if bytes.is_empty() {
+        return Err(ApiError::InvalidField {
+            field: "file".into(),
+            detail: "the file is empty".into(),
+        });
+    }
+    Ok(EvidenceForm {
+        filename,
+        bytes,
+        note,
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/orders/{id}/claim/evidence/{evidence_id}", tag = "orders",
+    summary = "Download an evidence file (the parties and admins), as an attachment",
+    params(("id" = Uuid, Path, description = "The order's id"), ("evidence_id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "The file", content_type = "application/octet-stream"),
+        (status = "4XX", description = "Refused", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn download_evidence(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, evidence_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let order_id = order_id(&id)?;
+    let evidence_id = evidence_id
+        .parse::<Uuid>()
+        .map(orderly_domain::EvidenceId::from_uuid)
+        .map_err(|_| ApiError::NoSuch("evidence file"))?;
+    let file = state
+        .app
+        .evidence_file(caller.actor(), order_id, evidence_id)
+        .await?;
+    let disposition = format!(
+        "attachment; filename=\"{}\"",
+        file.filename.replace(['"', '\\'], "_")
+    );
+    let mut response = (axum::http::StatusCode::OK, file.bytes).into_response();
+    let headers = response.headers_mut();
+    let value = |text: &str| {
+        axum::http::HeaderValue::from_str(text)
+            .unwrap_or_else(|_| axum::http::HeaderValue::from_static("application/octet-stream"))
+    };
+    headers.insert(axum::http::header::CONTENT_TYPE, value(&file.content_type));
+    headers.insert(
+        axum::http::header::CONTENT_DISPOSITION,
+        axum::http::HeaderValue::from_str(&disposition)
+            .unwrap_or_else(|_| axum::http::HeaderValue::from_static("attachment")),
+    );
+    headers.insert(
+        axum::http::header::X_CONTENT_TYPE_OPTIONS,
+        axum::http::HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("private, no-store"),
+    );
+    Ok(response)
+}
 
 // ---- Test clock ----------------------------------------------------------------------------
 

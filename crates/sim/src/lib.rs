@@ -13,8 +13,8 @@ use jiff::{SignedDuration, Timestamp};
 use orderly_domain::order::message::MessageBody;
 use orderly_domain::{
     AccountId, Action, Actor, CancelReason, CatalogueLine, ClaimDecision, Command, Currency,
-    DisputeReason, Event, EventKind, Money, Order, OrderId, PaymentMethod, PlaceOrder, Policy,
-    ProductId, ReturnReason, ShippingAddress, check, decide, place, replay,
+    DisputeReason, Event, EventKind, Fault, Money, Order, OrderId, PaymentMethod, PlaceOrder,
+    Policy, ProductId, ReturnReason, ShippingAddress, check, decide, place, replay,
 };
 use uuid::Uuid;
 
@@ -75,6 +75,11 @@ pub struct SimReport {
     pub claims_settled: u64,
     /// How many orders ended in each final status: completed, cancelled, closed.
     pub endings: [u64; 3],
+    /// Partial refunds by agreement paid, and seller proposals to cancel accepted.
+    pub partial_refunds: u64,
+    pub proposals_accepted: u64,
+    /// Evidence files added to claims.
+    pub evidence: u64,
 }
 
 /// A broken invariant, with what is needed to replay it.
@@ -385,8 +390,12 @@ impl<'c> Sim<'c> {
         check_no_payout_during_claim(&before, &decision.events)
             .map_err(|broken| format!("{broken} {}", context()))?;
         for event in &decision.events {
-            if let EventKind::ClaimSettled { .. } = event.kind {
-                self.report.claims_settled += 1;
+            match event.kind {
+                EventKind::ClaimSettled { .. } => self.report.claims_settled += 1,
+                EventKind::PartialRefundAccepted => self.report.partial_refunds += 1,
+                EventKind::CancellationProposalAccepted => self.report.proposals_accepted += 1,
+                EventKind::EvidenceAdded { .. } => self.report.evidence += 1,
+                _ => {}
             }
             if let EventKind::RefundIssued { amount_minor, .. } = event.kind {
                 self.report.refunds += 1;
@@ -417,10 +426,21 @@ impl<'c> Sim<'c> {
             .events
             .iter()
             .any(|event| matches!(event.kind, EventKind::OrderCancelled { .. }));
-        let decided = match (settled, cancelled) {
-            (Some(refund), _) => refund,
-            (None, true) => before.escrow.held_minor,
-            (None, false) => 0,
+        let partial = decision
+            .events
+            .iter()
+            .any(|event| matches!(event.kind, EventKind::PartialRefundAccepted))
+            .then(|| {
+                before
+                    .pending_partial_refund()
+                    .map(|offer| offer.amount_minor)
+            })
+            .flatten();
+        let decided = match (settled, cancelled, partial) {
+            (Some(refund), _, _) => refund,
+            (None, true, _) => before.escrow.held_minor,
+            (None, false, Some(offer)) => offer,
+            (None, false, None) => 0,
         };
         if refunds.len() > 1 || refunds.iter().sum::<i64>() != decided {
             return Err(format!(
@@ -571,10 +591,17 @@ impl<'c> Sim<'c> {
             Command::ResolveClaim {
                 refund_amount_minor,
                 return_required,
+                return_shipping_paid_by,
             } => {
                 *refund_amount_minor = rng.amount_near(order.refundable_minor());
                 *return_required = rng.chance(30);
+                *return_shipping_paid_by =
+                    *rng.pick(&[None, Some(Fault::Buyer), Some(Fault::Seller)]);
             }
+            Command::OfferPartialRefund { amount_minor, .. } => {
+                *amount_minor = rng.amount_near(order.refundable_minor());
+            }
+            Command::ProposeCancellation { reason } => *reason = *rng.pick(CancelReason::ALL),
             Command::RequestExtension { days, .. } => *days = rng.below(33) as u32,
             Command::SendMessage { body } => {
                 if rng.chance(30)
@@ -606,7 +633,7 @@ fn check_deadlines_follow_policy(
             let expected = match deadline {
                 // Re-armed after a declined payment: the same window, from placement.
                 Kind::PaymentWindow => Some(policy.payment_window.end(order.placed_at, holidays)),
-                Kind::PaymentVerification => Some(policy.payment_verification.end(now, holidays)),
+                Kind::PaymentVerification => policy.payment_verification.end(now, holidays),
                 Kind::SellerResponse => Some(policy.seller_response_window.end(now, holidays)),
                 Kind::HandlingTime => {
                     Some(orderly_domain::Window::Days(order.handling_days).end(now, holidays))
@@ -615,7 +642,17 @@ fn check_deadlines_follow_policy(
                     Some(policy.no_tracking_dispute_after.end(now, holidays))
                 }
                 Kind::BuyerProtection => Some(policy.buyer_protection.end(now, holidays)),
-                Kind::ReceiptConfirmation => Some(policy.receipt_confirmation.end(now, holidays)),
+                // Confirmed early under a statutory withdrawal period: the order waits
+                // for the period's end, counted from delivery.
+                Kind::ReceiptConfirmation => {
+                    match (order.receipt_confirmed_at, policy.statutory_withdrawal_days) {
+                        (Some(_), Some(days)) => Some(
+                            orderly_domain::Window::Days(days)
+                                .end(order.delivered_at.unwrap_or(now), holidays),
+                        ),
+                        _ => Some(policy.receipt_confirmation.end(now, holidays)),
+                    }
+                }
                 Kind::ClaimResponse => Some(policy.claim_response_window.end(now, holidays)),
                 Kind::Negotiation => Some(policy.negotiation_window.end(now, holidays)),
                 Kind::ReturnShipment => Some(policy.return_shipment_window.end(now, holidays)),
@@ -628,6 +665,7 @@ fn check_deadlines_follow_policy(
                 // The earliest refund not yet flagged; each refund's own time is checked
                 // when it is issued, below.
                 Kind::RefundOverdue => None,
+                Kind::ProposalResponse => Some(policy.seller_response_window.end(now, holidays)),
             };
             if let Some(expected) = expected
                 && expected != due_at

@@ -654,6 +654,198 @@ macro_rules! store_impl {
                 Ok(())
             }
 
+            async fn list_queue(&self, filter: crate::QueueFilter) -> Result<crate::QueuePage, StoreError> {
+                let limit = filter.limit.clamp(1, crate::PAGE_LIMIT_MAX);
+                // The queue's order as one sortable tuple: open first, due time (none last),
+                // creation, id. Every value is a bind parameter.
+                let mut sql = String::from(QUEUE_COLUMNS_SELECT);
+                sql.push_str(
+                    " where ($1 = '' or kind = $1) and ($2 = '' or status = $2) and ($3 = '' or order_id = $3) \
+                     and ($4 = 0 or (case when status = 'open' then 0 else 1 end, coalesce(due_at, 9223372036854775807), created_at, id) > ($5, $6, $7, $8)) \
+                     order by case when status = 'open' then 0 else 1 end, coalesce(due_at, 9223372036854775807), created_at, id limit $9",
+                );
+                let after = filter.after;
+                let rows = sqlx::query(AssertSqlSafe(sql))
+                    .bind(filter.kind.unwrap_or_default())
+                    .bind(filter.status.unwrap_or_default())
+                    .bind(filter.order_id.map(|id| id.to_string()).unwrap_or_default())
+                    .bind(i64::from(after.is_some()))
+                    .bind(after.map_or(0, |cursor| i64::from(!cursor.open)))
+                    .bind(after.map_or(0, |cursor| cursor.due_at.map_or(i64::MAX, micros)))
+                    .bind(after.map_or(0, |cursor| micros(cursor.created_at)))
+                    .bind(after.map(|cursor| cursor.id.to_string()).unwrap_or_default())
+                    .bind(i64::from(limit) + 1)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut items = rows.iter().map(decode_queue_item).collect::<Result<Vec<_>, StoreError>>()?;
+                let next = if items.len() > limit as usize {
+                    items.truncate(limit as usize);
+                    items.last().map(|item| crate::QueueCursor {
+                        open: item.status == "open",
+                        due_at: item.due_at,
+                        created_at: item.created_at,
+                        id: item.id,
+                    })
+                } else {
+                    None
+                };
+                Ok(crate::QueuePage { items, next })
+            }
+
+            async fn queue_item(&self, id: uuid::Uuid) -> Result<Option<crate::QueueItem>, StoreError> {
+                let row = sqlx::query(AssertSqlSafe(format!("{QUEUE_COLUMNS_SELECT} where id = $1")))
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(decode_queue_item).transpose()
+            }
+
+            async fn assign_queue_item(&self, id: uuid::Uuid, assignee: Option<AccountId>, now: Timestamp, answer: Option<&IdempotentResponse>) -> Result<Option<crate::QueueItem>, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let updated = sqlx::query("update queue_items set assignee_id = $1, updated_at = $2 where id = $3")
+                    .bind(assignee.map(|id| id.to_string()))
+                    .bind(micros(now))
+                    .bind(id.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                if updated.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                if let Some(answer) = answer {
+                    write_idempotency(&mut tx, answer, micros(now)).await?;
+                }
+                let row = sqlx::query(AssertSqlSafe(format!("{QUEUE_COLUMNS_SELECT} where id = $1")))
+                    .bind(id.to_string())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let item = decode_queue_item(&row)?;
+                tx.commit().await?;
+                Ok(Some(item))
+            }
+
+            async fn resolve_queue_item(&self, id: uuid::Uuid, by: AccountId, note: &str, now: Timestamp, answer: Option<&IdempotentResponse>) -> Result<Option<crate::QueueItem>, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let exists: Option<String> = sqlx::query_scalar("select status from queue_items where id = $1")
+                    .bind(id.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if exists.is_none() {
+                    return Ok(None);
+                }
+                sqlx::query(
+                    "update queue_items set status = 'done', resolved_at = $1, resolved_by = $2, resolution_note = $3, updated_at = $1 \
+                     where id = $4 and status = 'open'",
+                )
+                .bind(micros(now))
+                .bind(by.to_string())
+                .bind(note)
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+                if let Some(answer) = answer {
+                    write_idempotency(&mut tx, answer, micros(now)).await?;
+                }
+                let row = sqlx::query(AssertSqlSafe(format!("{QUEUE_COLUMNS_SELECT} where id = $1")))
+                    .bind(id.to_string())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let item = decode_queue_item(&row)?;
+                tx.commit().await?;
+                Ok(Some(item))
+            }
+
+            async fn add_penalty(&self, seller_id: AccountId, points: u32, reason: &str, now: Timestamp, answer: Option<&(dyn for<'p> Fn(&'p crate::Penalty) -> IdempotentResponse + Sync)>) -> Result<crate::Penalty, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let row = sqlx::query(AssertSqlSafe(format!(
+                    "insert into penalties (seller_id, order_id, event_seq, points, reason, source, created_at, updated_at) \
+                     values ($1, null, null, $2, $3, 'manual', $4, $4) returning {PENALTY_COLUMNS}"
+                )))
+                .bind(seller_id.to_string())
+                .bind(i64::from(points))
+                .bind(reason)
+                .bind(micros(now))
+                .fetch_one(&mut *tx)
+                .await?;
+                let penalty = decode_penalty(&row)?;
+                if let Some(answer) = answer {
+                    write_idempotency(&mut tx, &answer(&penalty), micros(now)).await?;
+                }
+                tx.commit().await?;
+                Ok(penalty)
+            }
+
+            async fn revoke_penalty(&self, seller_id: AccountId, id: i64, note: &str, now: Timestamp, answer: Option<&(dyn for<'p> Fn(&'p crate::Penalty) -> IdempotentResponse + Sync)>) -> Result<Option<crate::Penalty>, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "update penalties set revoked_at = $1, revoke_note = $2, updated_at = $1 \
+                     where id = $3 and seller_id = $4 and revoked_at is null",
+                )
+                .bind(micros(now))
+                .bind(note)
+                .bind(id)
+                .bind(seller_id.to_string())
+                .execute(&mut *tx)
+                .await?;
+                let row = sqlx::query(AssertSqlSafe(format!(
+                    "select {PENALTY_COLUMNS} from penalties where id = $1 and seller_id = $2"
+                )))
+                .bind(id)
+                .bind(seller_id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(row) = row else {
+                    return Ok(None);
+                };
+                let penalty = decode_penalty(&row)?;
+                if let Some(answer) = answer {
+                    write_idempotency(&mut tx, &answer(&penalty), micros(now)).await?;
+                }
+                tx.commit().await?;
+                Ok(Some(penalty))
+            }
+
+            async fn penalties(&self, seller_id: AccountId) -> Result<Vec<crate::Penalty>, StoreError> {
+                let rows = sqlx::query(AssertSqlSafe(format!(
+                    "select {PENALTY_COLUMNS} from penalties where seller_id = $1 order by created_at desc, id desc limit 1000"
+                )))
+                .bind(seller_id.to_string())
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(decode_penalty).collect()
+            }
+
+            async fn penalty_points(&self, seller_id: AccountId, since: Timestamp) -> Result<u32, StoreError> {
+                let points: i64 = sqlx::query_scalar(
+                    "select cast(coalesce(sum(points), 0) as bigint) from penalties \
+                     where seller_id = $1 and created_at >= $2 and revoked_at is null",
+                )
+                .bind(seller_id.to_string())
+                .bind(micros(since))
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(u32::try_from(points).unwrap_or(u32::MAX))
+            }
+
+            async fn evidence_file(&self, order_id: OrderId, id: orderly_domain::EvidenceId) -> Result<Option<crate::EvidenceFile>, StoreError> {
+                let row = sqlx::query(
+                    "select filename, content_type, data from evidence_files where id = $1 and order_id = $2",
+                )
+                .bind(id.to_string())
+                .bind(order_id.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some(row) = row else {
+                    return Ok(None);
+                };
+                Ok(Some(crate::EvidenceFile {
+                    id,
+                    order_id,
+                    filename: row.try_get("filename")?,
+                    content_type: row.try_get("content_type")?,
+                    bytes: row.try_get("data")?,
+                }))
+            }
+
             async fn product(&self, id: orderly_domain::ProductId) -> Result<Option<crate::Product>, StoreError> {
                 let row = sqlx::query(
                     "select id, seller_id, title, currency, price_minor, shipping_fee_minor, stock, processing_days, created_at \
@@ -712,6 +904,108 @@ macro_rules! store_impl {
                     Ok(Committed { order: batch.order, events })
                 }
             }
+        }
+
+        const QUEUE_COLUMNS_SELECT: &str = "select id, kind, order_id, seller_id, reference, summary, status, due_at, assignee_id, \
+            resolved_at, resolved_by, resolution_note, created_at from queue_items";
+        const PENALTY_COLUMNS: &str = "id, seller_id, order_id, points, reason, source, created_at, revoked_at, revoke_note";
+
+        fn parse_uuid(text: &str, what: &str) -> Result<uuid::Uuid, StoreError> {
+            text.parse()
+                .map_err(|error| StoreError::Other(anyhow::anyhow!("stored {what} {text}: {error}")))
+        }
+
+        fn decode_queue_item(row: &<$db as sqlx::Database>::Row) -> Result<crate::QueueItem, StoreError> {
+            let optional_id = |column: &str| -> Result<Option<AccountId>, StoreError> {
+                let text: Option<String> = row.try_get(column)?;
+                text.map(|text| parse_uuid(&text, column).map(AccountId::from_uuid)).transpose()
+            };
+            let optional_time = |column: &str| -> Result<Option<Timestamp>, StoreError> {
+                let value: Option<i64> = row.try_get(column)?;
+                value.map(from_micros).transpose()
+            };
+            Ok(crate::QueueItem {
+                id: parse_uuid(&row.try_get::<String, _>("id")?, "queue item id")?,
+                kind: row.try_get("kind")?,
+                order_id: parse_order_id(&row.try_get::<String, _>("order_id")?)?,
+                seller_id: AccountId::from_uuid(parse_uuid(&row.try_get::<String, _>("seller_id")?, "seller id")?),
+                reference: row.try_get("reference")?,
+                summary: row.try_get("summary")?,
+                status: row.try_get("status")?,
+                due_at: optional_time("due_at")?,
+                assignee_id: optional_id("assignee_id")?,
+                resolved_at: optional_time("resolved_at")?,
+                resolved_by: optional_id("resolved_by")?,
+                resolution_note: row.try_get("resolution_note")?,
+                created_at: from_micros(row.try_get("created_at")?)?,
+            })
+        }
+
+        fn decode_penalty(row: &<$db as sqlx::Database>::Row) -> Result<crate::Penalty, StoreError> {
+            let order_id: Option<String> = row.try_get("order_id")?;
+            let revoked_at: Option<i64> = row.try_get("revoked_at")?;
+            Ok(crate::Penalty {
+                id: row.try_get("id")?,
+                seller_id: AccountId::from_uuid(parse_uuid(&row.try_get::<String, _>("seller_id")?, "seller id")?),
+                order_id: order_id.as_deref().map(parse_order_id).transpose()?,
+                points: u32::try_from(row.try_get::<i64, _>("points")?).unwrap_or(0),
+                reason: row.try_get("reason")?,
+                source: row.try_get("source")?,
+                created_at: from_micros(row.try_get("created_at")?)?,
+                revoked_at: revoked_at.map(from_micros).transpose()?,
+                revoke_note: row.try_get("revoke_note")?,
+            })
+        }
+
+        /// The queue rows of one command: new items (a repeated cause is ignored) and the
+        /// open items of this order that its events settle.
+        async fn write_queue(connection: &mut Connection, batch: &Batch, order: &crate::projection::OrderRow, now: i64) -> Result<(), StoreError> {
+            for resolution in &batch.queue_resolutions {
+                sqlx::query(
+                    "update queue_items set status = 'done', resolved_at = $1, resolution_note = $2, updated_at = $1 \
+                     where order_id = $3 and kind = $4 and status = 'open' and ($5 = '' or reference = $5)",
+                )
+                .bind(now)
+                .bind(&resolution.note)
+                .bind(&order.id)
+                .bind(&resolution.kind)
+                .bind(resolution.reference.clone().unwrap_or_default())
+                .execute(&mut *connection)
+                .await?;
+            }
+            for item in &batch.queue {
+                sqlx::query(
+                    "insert into queue_items (id, kind, order_id, seller_id, reference, summary, status, due_at, created_at, updated_at) \
+                     values ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $8) on conflict (order_id, kind, reference) do nothing",
+                )
+                .bind(item.id.to_string())
+                .bind(&item.kind)
+                .bind(&order.id)
+                .bind(&order.seller_id)
+                .bind(&item.reference)
+                .bind(&item.summary)
+                .bind(item.due_at.map(micros))
+                .bind(now)
+                .execute(&mut *connection)
+                .await?;
+            }
+            if let Some(evidence) = &batch.evidence {
+                sqlx::query(
+                    "insert into evidence_files (id, order_id, filename, content_type, size, data, uploaded_by, created_at) \
+                     values ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(evidence.id.to_string())
+                .bind(&order.id)
+                .bind(&evidence.filename)
+                .bind(&evidence.content_type)
+                .bind(i64::try_from(evidence.bytes.len()).unwrap_or(i64::MAX))
+                .bind(&evidence.bytes)
+                .bind(&evidence.uploaded_by)
+                .bind(now)
+                .execute(&mut *connection)
+                .await?;
+            }
+            Ok(())
         }
 
         fn decode_account(row: &<$db as sqlx::Database>::Row) -> Result<crate::Account, StoreError> {
@@ -893,6 +1187,7 @@ macro_rules! store_impl {
                     .await?;
             }
             write_projection_rows(connection, &rows, now).await?;
+            write_queue(connection, batch, order, now).await?;
             for message in &batch.outbox {
                 sqlx::query(
                     "insert into outbox (order_id, topic, dedupe_key, payload, next_attempt_at, created_at, updated_at) \
@@ -959,6 +1254,20 @@ macro_rules! store_impl {
                 .bind(refund.overdue_at)
                 .bind(refund.flagged_overdue)
                 .bind(now)
+                .execute(&mut *connection)
+                .await?;
+            }
+            for penalty in &rows.penalties {
+                sqlx::query(
+                    "insert into penalties (seller_id, order_id, event_seq, points, reason, source, created_at, updated_at) \
+                     values ($1, $2, $3, $4, $5, 'automatic', $6, $6) on conflict (order_id, event_seq) do nothing",
+                )
+                .bind(&rows.order.seller_id)
+                .bind(order_id)
+                .bind(penalty.event_seq)
+                .bind(penalty.points)
+                .bind(&penalty.reason)
+                .bind(penalty.at)
                 .execute(&mut *connection)
                 .await?;
             }

@@ -168,6 +168,11 @@ pub struct Batch {
     /// For a new order: the most unpaid orders its buyer may have, counted inside the
     /// transaction so that concurrent placements cannot pass it together.
     pub unpaid_orders_max: Option<u32>,
+    /// Work-queue items the events open, and open items they settle (SPEC 16.3).
+    pub queue: Vec<NewQueueItem>,
+    pub queue_resolutions: Vec<QueueResolution>,
+    /// The bytes of an evidence file the events record.
+    pub evidence: Option<NewEvidence>,
 }
 
 impl From<orderly_domain::Decision> for Batch {
@@ -181,8 +186,153 @@ impl From<orderly_domain::Decision> for Batch {
             idempotency: None,
             stock: Vec::new(),
             unpaid_orders_max: None,
+            queue: Vec::new(),
+            queue_resolutions: Vec::new(),
+            evidence: None,
         }
     }
+}
+
+/// A work-queue item to open with a command (SPEC 16.3). A second item with the same
+/// order, kind and reference is not created: a repeated cause is one item.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewQueueItem {
+    pub id: uuid::Uuid,
+    /// `cancellation_escalated`, `claim_escalated`, `complaint`, `refund_overdue`,
+    /// `support_request`, `payment_verification` or `delivery_dead`.
+    pub kind: String,
+    /// What distinguishes causes of one kind on one order (a refund's number, an event's
+    /// seq).
+    pub reference: String,
+    pub summary: String,
+    pub due_at: Option<Timestamp>,
+}
+
+/// Open items that a command settles: of `kind` on the command's order, with `reference`
+/// when given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueResolution {
+    pub kind: String,
+    pub reference: Option<String>,
+    pub note: String,
+}
+
+/// One item of the support desk's work queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueItem {
+    pub id: uuid::Uuid,
+    pub kind: String,
+    pub order_id: OrderId,
+    pub seller_id: AccountId,
+    pub reference: String,
+    pub summary: String,
+    /// `open` or `done`.
+    pub status: String,
+    pub due_at: Option<Timestamp>,
+    pub assignee_id: Option<AccountId>,
+    pub resolved_at: Option<Timestamp>,
+    /// Who resolved it; `None` when the order's own action settled it.
+    pub resolved_by: Option<AccountId>,
+    pub resolution_note: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// Where a page of the queue starts: after this item in the queue's order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueCursor {
+    pub open: bool,
+    /// `None` sorts after every due time.
+    pub due_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub id: uuid::Uuid,
+}
+
+impl QueueCursor {
+    /// An opaque text form for URLs.
+    pub fn encode(&self) -> String {
+        format!(
+            "{}.{}.{}.{}",
+            u8::from(!self.open),
+            self.due_at.map_or(i64::MAX, micros),
+            micros(self.created_at),
+            self.id.simple()
+        )
+    }
+
+    pub fn decode(text: &str) -> Option<Self> {
+        let mut parts = text.split('.');
+        let closed: u8 = parts.next()?.parse().ok()?;
+        let due: i64 = parts.next()?.parse().ok()?;
+        let created: i64 = parts.next()?.parse().ok()?;
+        let id = parts.next()?.parse().ok()?;
+        if parts.next().is_some() || closed > 1 {
+            return None;
+        }
+        Some(Self {
+            open: closed == 0,
+            due_at: if due == i64::MAX {
+                None
+            } else {
+                Some(Timestamp::from_microsecond(due).ok()?)
+            },
+            created_at: Timestamp::from_microsecond(created).ok()?,
+            id,
+        })
+    }
+}
+
+/// A queue listing: open items first by due time (none last), then by creation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueFilter {
+    pub kind: Option<String>,
+    /// `open`, `done`, or both when `None`.
+    pub status: Option<String>,
+    pub order_id: Option<OrderId>,
+    pub after: Option<QueueCursor>,
+    pub limit: u32,
+}
+
+/// One page of the queue and where the next starts.
+#[derive(Clone, Debug)]
+pub struct QueuePage {
+    pub items: Vec<QueueItem>,
+    pub next: Option<QueueCursor>,
+}
+
+/// A penalty for a seller: automatic (from an order's `penalty_applied` event) or by hand.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Penalty {
+    pub id: i64,
+    pub seller_id: AccountId,
+    pub order_id: Option<OrderId>,
+    pub points: u32,
+    pub reason: String,
+    /// `automatic` or `manual`.
+    pub source: String,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+    pub revoke_note: Option<String>,
+}
+
+/// An evidence file's bytes, written with the command that records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewEvidence {
+    pub id: orderly_domain::EvidenceId,
+    pub filename: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+    /// `buyer` or `seller`.
+    pub uploaded_by: String,
+}
+
+/// An evidence file as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EvidenceFile {
+    pub id: orderly_domain::EvidenceId,
+    pub order_id: OrderId,
+    pub filename: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
 }
 
 /// A signed-in party: buyer, seller or admin.
@@ -506,6 +656,70 @@ pub trait Store: Send + Sync {
         product: &Product,
         answer: Option<&IdempotentResponse>,
     ) -> Result<(), StoreError>;
+
+    /// A page of the work queue.
+    async fn list_queue(&self, filter: QueueFilter) -> Result<QueuePage, StoreError>;
+
+    async fn queue_item(&self, id: uuid::Uuid) -> Result<Option<QueueItem>, StoreError>;
+
+    /// Assigns an item (or unassigns it with `None`); the item after, or `None` if there is
+    /// no such item.
+    async fn assign_queue_item(
+        &self,
+        id: uuid::Uuid,
+        assignee: Option<AccountId>,
+        now: Timestamp,
+        answer: Option<&IdempotentResponse>,
+    ) -> Result<Option<QueueItem>, StoreError>;
+
+    /// Resolves an open item by hand with a note; the item after, or `None` if there is no
+    /// such item. Resolving a resolved item changes nothing.
+    async fn resolve_queue_item(
+        &self,
+        id: uuid::Uuid,
+        by: AccountId,
+        note: &str,
+        now: Timestamp,
+        answer: Option<&IdempotentResponse>,
+    ) -> Result<Option<QueueItem>, StoreError>;
+
+    /// Adds a penalty by hand; returns it with its id.
+    async fn add_penalty(
+        &self,
+        seller_id: AccountId,
+        points: u32,
+        reason: &str,
+        now: Timestamp,
+        answer: Option<&(dyn for<'p> Fn(&'p Penalty) -> IdempotentResponse + Sync)>,
+    ) -> Result<Penalty, StoreError>;
+
+    /// Revokes a seller's penalty with a note; the penalty after, or `None` if the seller
+    /// has no such penalty. Revoking twice keeps the first revocation.
+    async fn revoke_penalty(
+        &self,
+        seller_id: AccountId,
+        id: i64,
+        note: &str,
+        now: Timestamp,
+        answer: Option<&(dyn for<'p> Fn(&'p Penalty) -> IdempotentResponse + Sync)>,
+    ) -> Result<Option<Penalty>, StoreError>;
+
+    /// Every penalty of a seller, newest first.
+    async fn penalties(&self, seller_id: AccountId) -> Result<Vec<Penalty>, StoreError>;
+
+    /// Points of the seller's penalties created from `since` on and not revoked.
+    async fn penalty_points(
+        &self,
+        seller_id: AccountId,
+        since: Timestamp,
+    ) -> Result<u32, StoreError>;
+
+    /// An evidence file of an order.
+    async fn evidence_file(
+        &self,
+        order_id: OrderId,
+        id: orderly_domain::EvidenceId,
+    ) -> Result<Option<EvidenceFile>, StoreError>;
 
     async fn product(&self, id: ProductId) -> Result<Option<Product>, StoreError>;
 }

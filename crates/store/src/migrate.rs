@@ -25,6 +25,11 @@ pub const SQLITE: &[Migration] = &[
         name: "hardening",
         sql: include_str!("../migrations/sqlite/0003_hardening.sql"),
     },
+    Migration {
+        version: 4,
+        name: "support_desk",
+        sql: include_str!("../migrations/sqlite/0004_support_desk.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -42,6 +47,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 3,
         name: "hardening",
         sql: include_str!("../migrations/postgres/0003_hardening.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "support_desk",
+        sql: include_str!("../migrations/postgres/0004_support_desk.sql"),
     },
 ];
 

@@ -58,6 +58,14 @@ pub struct LedgerRow {
     pub amount_minor: i64,
 }
 
+/// An automatic penalty, from a `penalty_applied` event.
+pub struct PenaltyRow {
+    pub event_seq: i64,
+    pub points: i64,
+    pub reason: String,
+    pub at: i64,
+}
+
 pub struct MetricsRow {
     pub seller_id: String,
     pub day: String,
@@ -76,12 +84,14 @@ pub struct Rows {
     /// Only the entries the command added: the ledger is append-only.
     pub ledger: Vec<LedgerRow>,
     pub metrics: Vec<MetricsRow>,
+    /// Penalties the events applied (written once per event; revocations survive rebuilds).
+    pub penalties: Vec<PenaltyRow>,
 }
 
 /// The rows for `events` appended to `before`, leading to `after`.
 pub fn rows(before: Option<&Order>, events: &[Event], after: &Order) -> Result<Rows, StoreError> {
     let first_seq = before.map_or(1, |order| order.version + 1);
-    let event_rows = events
+    let event_rows: Vec<EventRow> = events
         .iter()
         .enumerate()
         .map(|(index, event)| {
@@ -123,8 +133,22 @@ pub fn rows(before: Option<&Order>, events: &[Event], after: &Order) -> Result<R
         })
         .map(|(row, _)| row)
         .collect();
+    let penalties = events
+        .iter()
+        .zip(event_rows.iter())
+        .filter_map(|(event, row)| match &event.kind {
+            orderly_domain::EventKind::PenaltyApplied { points, reason } => Some(PenaltyRow {
+                event_seq: row.seq,
+                points: i64::from(*points),
+                reason: reason.clone(),
+                at: row.at,
+            }),
+            _ => None,
+        })
+        .collect();
     Ok(Rows {
         order: order_row(after)?,
+        penalties,
         events: event_rows,
         deadlines: deadlines_changed.then(|| deadline_rows(after)),
         refunds,

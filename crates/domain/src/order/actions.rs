@@ -26,7 +26,27 @@ pub fn allowed_actions(
 
 /// Advice for `actor` in the order's present situation, in the seeds' words.
 pub fn guidance(order: &Order, actor: Actor, now: Timestamp, policy: &Policy) -> String {
+    // The advice depends on the state alone; time and policy are in the deadlines shown
+    // beside it.
     let _ = (now, policy);
+    let text = situation_guidance(order, actor);
+    // A pending offer is the first thing its reader can answer, whatever the status.
+    match (order.pending_partial_refund(), actor.role()) {
+        (Some(offer), Role::Buyer) if !order.frozen => format!(
+            "The seller offers {} back if you keep the order: accept it (the refund is sent at once) or decline it. {text}",
+            offer.amount_minor
+        ),
+        (Some(offer), Role::Seller) if !order.frozen => format!(
+            "Your partial refund offer of {} awaits the buyer's answer. {text}",
+            offer.amount_minor
+        ),
+        _ => text,
+    }
+    .trim_end()
+    .to_owned()
+}
+
+fn situation_guidance(order: &Order, actor: Actor) -> String {
     let role = actor.role();
     if order.frozen {
         return match role {
@@ -50,6 +70,18 @@ pub fn guidance(order: &Order, actor: Actor, now: Timestamp, policy: &Policy) ->
             "The payment is being verified. Wait for it before preparing the order."
         }
         (Status::PaymentVerification, Role::Admin) => "Verify or decline the payment.",
+        (Status::AwaitingShipment, Role::Buyer) if order.pending_proposal().is_some() => {
+            "The seller asks you to cancel this order. Accept for a full refund of items and shipping, or decline and the order goes on."
+        }
+        (Status::AwaitingShipment, Role::Seller) if order.pending_proposal().is_some() => {
+            "You asked the buyer to cancel; wait for the answer. If the buyer declines or does not answer, ship before the handling time ends, or cancel with a reason yourself."
+        }
+        (Status::AwaitingShipment, Role::Buyer)
+            if order.open_cancellation().is_none()
+                && order.cancellation_requests_made >= crate::policy::CANCELLATION_REQUESTS_MAX =>
+        {
+            "The seller is preparing your order. You have made the most cancellation requests an order accepts; message the seller or contact support if you still need to cancel."
+        }
         (Status::AwaitingShipment, Role::Buyer) => match request {
             Some(RequestStatus::Pending) => {
                 "Your order cancellation request is awaiting confirmation from the seller. Send one clear message asking them to approve it; if they do not answer in time it is approved automatically. You can also withdraw it and resume the order."
@@ -102,6 +134,11 @@ pub fn guidance(order: &Order, actor: Actor, now: Timestamp, policy: &Policy) ->
         },
         (Status::Shipped, Role::Admin) => {
             "The parcel is on its way. Mark it delivered when the carrier confirms."
+        }
+        (Status::Delivered, Role::Buyer)
+            if claim.is_none() && order.receipt_confirmed_at.is_some() =>
+        {
+            "You confirmed receipt. The law gives you a withdrawal period: until it ends you can still return the item for a full refund; the seller is paid after it."
         }
         (Status::Delivered, Role::Buyer) => match claim {
             Some(ClaimStatus::ReturnApproved) => {

@@ -7,8 +7,9 @@ use crate::ledger::{Escrow, LedgerAccount, LedgerEntry};
 use crate::order::deadline::{Deadline, DeadlineKind};
 use crate::order::event::{Event, EventKind, OrderPlaced};
 use crate::order::{
-    CancellationRequest, Claim, ClaimKind, ClaimReason, ClaimStatus, Ending, Extension,
-    ExtensionStatus, Message, Order, Refund, RequestStatus, Shipment, Status,
+    CancellationProposal, CancellationRequest, Claim, ClaimKind, ClaimReason, ClaimStatus, Ending,
+    Evidence, Extension, ExtensionStatus, Message, OfferStatus, Order, PartialRefundOffer, Refund,
+    RequestStatus, Shipment, Status,
 };
 
 /// The order after `event`.
@@ -69,8 +70,14 @@ pub fn start(event: &Event) -> Order {
         cancellation_requests_made: 0,
         shipment: None,
         delivered_at: None,
+        receipt_confirmed_at: None,
         no_tracking_dispute_available: false,
         claim: None,
+        proposal: None,
+        proposals_made: 0,
+        partial_refund_offer: None,
+        support_requests: 0,
+        internal_notes: 0,
         claims_opened: 0,
         extension: None,
         extensions_approved: 0,
@@ -211,6 +218,7 @@ pub fn apply_in_place(order: &mut Order, event: &Event) {
                 expected_by: *expected_by,
                 overdue_at: *overdue_at,
                 flagged_overdue: false,
+                arrived_at: None,
             });
         }
         EventKind::EscrowReleased { amount_minor } => move_money(
@@ -262,9 +270,10 @@ pub fn apply_in_place(order: &mut Order, event: &Event) {
                 return_tracking_number: None,
                 escalated_by: None,
                 refund_minor: None,
+                evidence: Vec::new(),
             });
         }
-        EventKind::ReceiptConfirmed { .. } => {}
+        EventKind::ReceiptConfirmed { .. } => order.receipt_confirmed_at = Some(at),
         EventKind::OrderCompleted => {
             order.status = Status::Completed;
             order.frozen = false;
@@ -290,6 +299,7 @@ pub fn apply_in_place(order: &mut Order, event: &Event) {
                 return_tracking_number: None,
                 escalated_by: None,
                 refund_minor: None,
+                evidence: Vec::new(),
             });
             order.claims_opened += 1;
         }
@@ -368,6 +378,56 @@ pub fn apply_in_place(order: &mut Order, event: &Event) {
                 .expect("only an issued refund is flagged overdue");
             refund.flagged_overdue = true;
         }
+        EventKind::CancellationProposed { reason } => {
+            order.proposal = Some(CancellationProposal {
+                reason: *reason,
+                status: OfferStatus::Pending,
+                proposed_at: at,
+            });
+            order.proposals_made += 1;
+        }
+        EventKind::CancellationProposalAccepted => set_proposal(order, OfferStatus::Accepted),
+        EventKind::CancellationProposalDeclined => set_proposal(order, OfferStatus::Declined),
+        EventKind::CancellationProposalLapsed => set_proposal(order, OfferStatus::Lapsed),
+        EventKind::PartialRefundOffered {
+            amount_minor,
+            reason,
+        } => {
+            order.partial_refund_offer = Some(PartialRefundOffer {
+                amount_minor: *amount_minor,
+                reason: reason.clone(),
+                status: OfferStatus::Pending,
+                offered_at: at,
+            });
+        }
+        EventKind::PartialRefundAccepted => set_offer(order, OfferStatus::Accepted),
+        EventKind::PartialRefundDeclined => set_offer(order, OfferStatus::Declined),
+        EventKind::PartialRefundLapsed => set_offer(order, OfferStatus::Lapsed),
+        EventKind::EvidenceAdded {
+            evidence_id,
+            filename,
+            content_type,
+            size,
+            note,
+        } => claim_mut(order).evidence.push(Evidence {
+            id: *evidence_id,
+            filename: filename.clone(),
+            content_type: content_type.clone(),
+            size: *size,
+            note: note.clone(),
+            uploaded_by: event.actor.role(),
+            uploaded_at: at,
+        }),
+        EventKind::RefundArrived { number } => {
+            let refund = order
+                .refunds
+                .iter_mut()
+                .find(|refund| refund.number == *number)
+                .expect("only an issued refund arrives");
+            refund.arrived_at = Some(at);
+        }
+        EventKind::SupportRequested { .. } => order.support_requests += 1,
+        EventKind::InternalNote { .. } => order.internal_notes += 1,
         EventKind::DeadlineSet { deadline, due_at } => {
             order
                 .deadlines
@@ -479,6 +539,22 @@ fn set_request(order: &mut Order, status: RequestStatus) {
         .cancellation
         .as_mut()
         .expect("a request event follows a cancellation request")
+        .status = status;
+}
+
+fn set_proposal(order: &mut Order, status: OfferStatus) {
+    order
+        .proposal
+        .as_mut()
+        .expect("a proposal event follows a proposal")
+        .status = status;
+}
+
+fn set_offer(order: &mut Order, status: OfferStatus) {
+    order
+        .partial_refund_offer
+        .as_mut()
+        .expect("an offer event follows an offer")
         .status = status;
 }
 

@@ -153,6 +153,8 @@ pub enum Command {
     ResolveClaim {
         refund_amount_minor: i64,
         return_required: bool,
+        /// Who pays return shipping; `None` leaves it to the claim's fault side.
+        return_shipping_paid_by: Option<crate::reason::Fault>,
     },
     ReturnShipped {
         tracking_number: String,
@@ -178,6 +180,39 @@ pub enum Command {
     },
     /// Start a new order with the same lines; the order itself does not change.
     OrderAgain,
+    /// The seller asks the buyer to cancel (SPEC 16.4).
+    ProposeCancellation {
+        reason: CancelReason,
+    },
+    AcceptCancellationProposal,
+    DeclineCancellationProposal,
+    /// The seller offers part of the money back; the buyer keeps the order (SPEC 16.4).
+    OfferPartialRefund {
+        amount_minor: i64,
+        reason: String,
+    },
+    AcceptPartialRefund,
+    DeclinePartialRefund,
+    /// An evidence file for the open claim; the app stores its bytes with the event.
+    AddEvidence {
+        evidence_id: crate::ids::EvidenceId,
+        filename: String,
+        content_type: String,
+        size: u64,
+        note: Option<String>,
+    },
+    /// Refund `number` reached the buyer.
+    ConfirmRefundArrived {
+        number: u32,
+    },
+    /// Ask support for help on this order (SPEC 16.3), in any status.
+    ContactSupport {
+        message: String,
+    },
+    /// An internal note of the platform's (SPEC 16.3).
+    AddNote {
+        text: String,
+    },
     /// A timer ran out (SPEC 5); only the system sends this.
     ExpireDeadline {
         kind: DeadlineKind,
@@ -220,6 +255,16 @@ pub enum Action {
     Unfreeze,
     AdminCancel,
     OrderAgain,
+    ProposeCancellation,
+    AcceptCancellationProposal,
+    DeclineCancellationProposal,
+    OfferPartialRefund,
+    AcceptPartialRefund,
+    DeclinePartialRefund,
+    AddEvidence,
+    RefundArrived,
+    ContactSupport,
+    AddNote,
 }
 
 codes!(Action {
@@ -255,6 +300,16 @@ codes!(Action {
     Unfreeze = "unfreeze",
     AdminCancel = "admin_cancel",
     OrderAgain = "order_again",
+    ProposeCancellation = "propose_cancellation",
+    AcceptCancellationProposal = "accept_cancellation_proposal",
+    DeclineCancellationProposal = "decline_cancellation_proposal",
+    OfferPartialRefund = "offer_partial_refund",
+    AcceptPartialRefund = "accept_partial_refund",
+    DeclinePartialRefund = "decline_partial_refund",
+    AddEvidence = "add_evidence",
+    RefundArrived = "refund_arrived",
+    ContactSupport = "contact_support",
+    AddNote = "add_note",
 });
 
 impl Action {
@@ -262,15 +317,32 @@ impl Action {
     pub fn roles(self) -> &'static [Role] {
         use Action::*;
         match self {
-            Pay | Cancel | RequestCancellation | WithdrawCancellation | EscalateCancellation
-            | RefuseDelivery | ConfirmReceipt | RequestReturn | RequestRefund | OpenDispute
-            | AcceptOffer | ReturnShipped | RequestExtension | OrderAgain => &[Role::Buyer],
+            Pay
+            | Cancel
+            | RequestCancellation
+            | WithdrawCancellation
+            | EscalateCancellation
+            | RefuseDelivery
+            | ConfirmReceipt
+            | RequestReturn
+            | RequestRefund
+            | OpenDispute
+            | AcceptOffer
+            | ReturnShipped
+            | RequestExtension
+            | OrderAgain
+            | AcceptCancellationProposal
+            | DeclineCancellationProposal
+            | AcceptPartialRefund
+            | DeclinePartialRefund => &[Role::Buyer],
             ApproveCancellation | RejectCancellation | SellerCancel | Ship | UpdateTracking
-            | RespondClaim | ApproveExtension | DeclineExtension => &[Role::Seller],
+            | RespondClaim | ApproveExtension | DeclineExtension | ProposeCancellation
+            | OfferPartialRefund => &[Role::Seller],
             VerifyPayment | DecideCancellation | MarkDelivered | ResolveClaim | Freeze
-            | Unfreeze | AdminCancel => &[Role::Admin],
-            EscalateClaim | Message => &[Role::Buyer, Role::Seller],
+            | Unfreeze | AdminCancel | AddNote => &[Role::Admin],
+            EscalateClaim | Message | AddEvidence | ContactSupport => &[Role::Buyer, Role::Seller],
             ReturnReceived => &[Role::Seller, Role::Admin],
+            RefundArrived => &[Role::Buyer, Role::Admin],
         }
     }
 
@@ -282,14 +354,24 @@ impl Action {
             [Role::Admin] => "platform admins",
             [Role::Buyer, Role::Seller] => "the buyer or the seller",
             [Role::Seller, Role::Admin] => "the seller or platform admins",
+            [Role::Buyer, Role::Admin] => "the buyer or platform admins",
             _ => "other roles",
         }
     }
 
-    /// Whether it changes the order's state (messages and "order again" do not, and so
-    /// remain possible on frozen and finished orders).
+    /// Whether it changes the order's state. Messages, "order again", evidence, contacting
+    /// support, internal notes and a refund's arrival do not: they remain possible on
+    /// frozen orders (and, where the state rule allows, finished ones).
     pub fn changes_state(self) -> bool {
-        !matches!(self, Action::Message | Action::OrderAgain)
+        !matches!(
+            self,
+            Action::Message
+                | Action::OrderAgain
+                | Action::AddEvidence
+                | Action::ContactSupport
+                | Action::AddNote
+                | Action::RefundArrived
+        )
     }
 }
 
@@ -334,6 +416,16 @@ impl Command {
             Command::AdminCancel { .. } => Action::AdminCancel,
             Command::SendMessage { .. } => Action::Message,
             Command::OrderAgain => Action::OrderAgain,
+            Command::ProposeCancellation { .. } => Action::ProposeCancellation,
+            Command::AcceptCancellationProposal => Action::AcceptCancellationProposal,
+            Command::DeclineCancellationProposal => Action::DeclineCancellationProposal,
+            Command::OfferPartialRefund { .. } => Action::OfferPartialRefund,
+            Command::AcceptPartialRefund => Action::AcceptPartialRefund,
+            Command::DeclinePartialRefund => Action::DeclinePartialRefund,
+            Command::AddEvidence { .. } => Action::AddEvidence,
+            Command::ConfirmRefundArrived { .. } => Action::RefundArrived,
+            Command::ContactSupport { .. } => Action::ContactSupport,
+            Command::AddNote { .. } => Action::AddNote,
             Command::ExpireDeadline { .. } => return None,
         })
     }
@@ -417,6 +509,7 @@ impl Command {
                 explanation: "we cannot agree".into(),
             },
             Action::ResolveClaim => Command::ResolveClaim {
+                return_shipping_paid_by: None,
                 refund_amount_minor: order.refundable_minor() / 2,
                 return_required: false,
             },
@@ -446,6 +539,38 @@ impl Command {
                 note: "fraud confirmed".into(),
             },
             Action::OrderAgain => Command::OrderAgain,
+            Action::ProposeCancellation => Command::ProposeCancellation {
+                reason: CancelReason::OutOfStock,
+            },
+            Action::AcceptCancellationProposal => Command::AcceptCancellationProposal,
+            Action::DeclineCancellationProposal => Command::DeclineCancellationProposal,
+            Action::OfferPartialRefund => Command::OfferPartialRefund {
+                amount_minor: (order.refundable_minor() / 2).max(1),
+                reason: "keep it with a discount".into(),
+            },
+            Action::AcceptPartialRefund => Command::AcceptPartialRefund,
+            Action::DeclinePartialRefund => Command::DeclinePartialRefund,
+            Action::AddEvidence => Command::AddEvidence {
+                evidence_id: crate::ids::EvidenceId::from_uuid(uuid::Uuid::from_u128(
+                    0xe0 + u128::from(order.version),
+                )),
+                filename: "photo.jpg".into(),
+                content_type: "image/jpeg".into(),
+                size: 1_024,
+                note: Some("the box was crushed".into()),
+            },
+            Action::RefundArrived => Command::ConfirmRefundArrived {
+                number: order
+                    .refunds_in_transit()
+                    .next()
+                    .map_or(1, |refund| refund.number),
+            },
+            Action::ContactSupport => Command::ContactSupport {
+                message: format!("Please help with this order ({})", order.support_requests),
+            },
+            Action::AddNote => Command::AddNote {
+                text: "checked the tracking with the carrier".into(),
+            },
         }
     }
 }

@@ -35,6 +35,8 @@ pub enum DeadlineKind {
     RefusedDeliveryReturn,
     /// The earliest card or PayPal refund not yet arrived is flagged for support [004].
     RefundOverdue,
+    /// The seller's proposal to cancel lapses if the buyer has not answered by then.
+    ProposalResponse,
 }
 
 codes!(DeadlineKind {
@@ -51,6 +53,7 @@ codes!(DeadlineKind {
     ReturnConfirmation = "return_confirmation",
     RefusedDeliveryReturn = "refused_delivery_return",
     RefundOverdue = "refund_overdue",
+    ProposalResponse = "proposal_response",
 });
 
 /// One armed or paused timer.

@@ -39,6 +39,19 @@ pub const TEXT_LEN_MAX: usize = 2_000;
 pub const TRACKING_LEN_MAX: usize = 100;
 /// Longest processing time a product may declare, in days.
 pub const PROCESSING_DAYS_MAX: u32 = 365;
+/// Largest evidence file, in bytes (SPEC 16.4).
+pub const EVIDENCE_BYTES_MAX: u64 = 5 * 1024 * 1024;
+/// Most evidence files on one claim (SPEC 16.4).
+pub const EVIDENCE_PER_CLAIM_MAX: usize = 10;
+/// What evidence may be: judged by the file's content, not its name.
+pub const EVIDENCE_CONTENT_TYPES: &[&str] =
+    &["image/jpeg", "image/png", "image/webp", "application/pdf"];
+/// Longest evidence file name, in characters.
+pub const FILENAME_LEN_MAX: usize = 200;
+/// Most support requests on one order.
+pub const SUPPORT_REQUESTS_MAX: u32 = 20;
+/// Most internal notes on one order.
+pub const NOTES_MAX: u32 = 500;
 
 /// What a command leads to: the events to record, and the order after them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -147,10 +160,9 @@ pub fn decide(
                 amount_minor: amount,
             });
             tx.clear(DeadlineKind::PaymentWindow);
-            tx.arm(
-                DeadlineKind::PaymentVerification,
-                policy.payment_verification.end(now, &policy.holidays),
-            );
+            if let Some(verified_at) = policy.payment_verification.end(now, &policy.holidays) {
+                tx.arm(DeadlineKind::PaymentVerification, verified_at);
+            }
         }
         Command::VerifyPayment { approved } => {
             tx.clear(DeadlineKind::PaymentVerification);
@@ -244,6 +256,7 @@ pub fn decide(
             let tracking_number =
                 required_text("tracking_number", tracking_number, TRACKING_LEN_MAX)?;
             tx.void_open_request();
+            tx.lapse_proposal();
             tx.push(EventKind::Shipped {
                 carrier,
                 tracking_number,
@@ -271,23 +284,7 @@ pub fn decide(
                 tracking_number,
             });
         }
-        Command::MarkDelivered => {
-            tx.push(EventKind::Delivered);
-            if tx
-                .order
-                .extension
-                .as_ref()
-                .is_some_and(|extension| extension.status == crate::order::ExtensionStatus::Pending)
-            {
-                tx.push(EventKind::ExtensionDeclined { auto: true });
-            }
-            tx.clear(DeadlineKind::BuyerProtection);
-            tx.clear(DeadlineKind::NoTrackingDispute);
-            tx.arm(
-                DeadlineKind::ReceiptConfirmation,
-                policy.receipt_confirmation.end(now, &policy.holidays),
-            );
-        }
+        Command::MarkDelivered => tx.mark_delivered(),
         Command::RefuseDelivery => {
             tx.push(EventKind::DeliveryRefused);
             tx.clear(DeadlineKind::NoTrackingDispute);
@@ -299,8 +296,27 @@ pub fn decide(
             );
         }
         Command::ConfirmReceipt => {
-            tx.push(EventKind::ReceiptConfirmed { auto: false });
-            tx.complete();
+            let delivered_at = order.delivered_at.unwrap_or(now);
+            let withdrawal_ends = policy
+                .statutory_withdrawal_days
+                .map(|days| crate::policy::Window::Days(days).end(delivered_at, &policy.holidays))
+                .filter(|ends| *ends > now);
+            match withdrawal_ends {
+                // Confirming early does not take away the right to return within the
+                // statutory period: the order completes (and the seller is paid) when it
+                // ends, and until then a return can still be requested.
+                Some(ends) => {
+                    if order.status == Status::Shipped {
+                        tx.mark_delivered();
+                    }
+                    tx.push(EventKind::ReceiptConfirmed { auto: false });
+                    tx.arm(DeadlineKind::ReceiptConfirmation, ends);
+                }
+                None => {
+                    tx.push(EventKind::ReceiptConfirmed { auto: false });
+                    tx.complete();
+                }
+            }
         }
         Command::RequestReturn {
             kind,
@@ -314,6 +330,7 @@ pub fn decide(
                 ReturnKind::ReturnAndRefund => (ClaimKind::ReturnAndRefund, true),
                 ReturnKind::RefundOnly => (ClaimKind::RefundOnly, false),
             };
+            tx.lapse_partial_refund();
             tx.push(EventKind::ClaimOpened {
                 kind: claim_kind,
                 reason: ClaimReason::Return(reason),
@@ -332,6 +349,7 @@ pub fn decide(
             dispute_reason_allowed(order, reason)?;
             let amount = claim_amount(order, policy, amount_minor)?;
             let explanation = required_text("explanation", explanation, TEXT_LEN_MAX)?;
+            tx.lapse_partial_refund();
             tx.push(EventKind::ClaimOpened {
                 kind: ClaimKind::Dispute,
                 reason: ClaimReason::Dispute(reason),
@@ -361,6 +379,13 @@ pub fn decide(
                     }
                 }
                 ClaimDecision::Counter => {
+                    if within_statutory_withdrawal(order, &claim, now, policy) {
+                        return Err(Rejection::InvalidTransition {
+                            action: Action::RespondClaim.code(),
+                            status: order.status,
+                            detail: "the buyer is within the statutory withdrawal period, so the return is refunded in full; accept it".into(),
+                        });
+                    }
                     let Some(offer) = amount_minor else {
                         return Err(Rejection::validation(
                             "amount",
@@ -420,6 +445,7 @@ pub fn decide(
         Command::ResolveClaim {
             refund_amount_minor,
             return_required,
+            return_shipping_paid_by,
         } => {
             let left = order.refundable_minor();
             if refund_amount_minor < 0 || refund_amount_minor > left {
@@ -428,14 +454,24 @@ pub fn decide(
                     format!("the refund must be between 0 and the {left} still in escrow"),
                 ));
             }
+            let returns = return_required && refund_amount_minor > 0;
             tx.push(EventKind::ClaimResolved {
                 refund_minor: refund_amount_minor,
                 return_required,
+                return_shipping_paid_by: return_shipping_paid_by.filter(|_| returns),
             });
-            if return_required && refund_amount_minor > 0 {
-                tx.approve_return(refund_amount_minor);
+            // A dispute decided with a refund is lost by the seller, whether or not the
+            // item goes back first (SPEC 15.22).
+            let dispute = order
+                .open_claim()
+                .is_some_and(|claim| claim.kind == ClaimKind::Dispute);
+            if dispute && refund_amount_minor > 0 {
+                tx.penalize("dispute_lost");
+            }
+            if returns {
+                tx.approve_return_paid_by(refund_amount_minor, return_shipping_paid_by);
             } else {
-                tx.settle_claim(refund_amount_minor, refund_amount_minor > 0);
+                tx.settle_claim(refund_amount_minor, false);
             }
         }
         Command::ReturnShipped { tracking_number } => {
@@ -507,6 +543,105 @@ pub fn decide(
             tx.push(EventKind::MessageSent { author, text });
         }
         Command::OrderAgain => {}
+        Command::ProposeCancellation { reason } => {
+            tx.push(EventKind::CancellationProposed { reason });
+            tx.arm(
+                DeadlineKind::ProposalResponse,
+                policy.seller_response_window.end(now, &policy.holidays),
+            );
+        }
+        Command::AcceptCancellationProposal => {
+            let reason = order
+                .pending_proposal()
+                .map(|proposal| proposal.reason)
+                .expect("check found a pending proposal");
+            tx.push(EventKind::CancellationProposalAccepted);
+            tx.clear(DeadlineKind::ProposalResponse);
+            tx.cancel_paid(reason, reason.fault());
+        }
+        Command::DeclineCancellationProposal => {
+            tx.push(EventKind::CancellationProposalDeclined);
+            tx.clear(DeadlineKind::ProposalResponse);
+        }
+        Command::OfferPartialRefund {
+            amount_minor,
+            reason,
+        } => {
+            let left = order.refundable_minor();
+            if amount_minor <= 0 || amount_minor > left {
+                return Err(Rejection::validation(
+                    "amount",
+                    format!("offer more than 0 and at most the {left} still held for this order"),
+                ));
+            }
+            let reason = required_text("reason", reason, TEXT_LEN_MAX)?;
+            tx.push(EventKind::PartialRefundOffered {
+                amount_minor,
+                reason,
+            });
+        }
+        Command::AcceptPartialRefund => {
+            let amount = order
+                .pending_partial_refund()
+                .map(|offer| offer.amount_minor)
+                .expect("check found a pending offer");
+            tx.push(EventKind::PartialRefundAccepted);
+            tx.refund(amount);
+        }
+        Command::DeclinePartialRefund => tx.push(EventKind::PartialRefundDeclined),
+        Command::AddEvidence {
+            evidence_id,
+            filename,
+            content_type,
+            size,
+            note,
+        } => {
+            let filename = required_text("filename", filename, FILENAME_LEN_MAX)?;
+            if !EVIDENCE_CONTENT_TYPES.contains(&content_type.as_str()) {
+                return Err(Rejection::validation(
+                    "file",
+                    "evidence is a JPEG, PNG or WebP image or a PDF",
+                ));
+            }
+            if size == 0 || size > EVIDENCE_BYTES_MAX {
+                return Err(Rejection::validation(
+                    "file",
+                    format!(
+                        "an evidence file is at most {} MiB",
+                        EVIDENCE_BYTES_MAX / 1024 / 1024
+                    ),
+                ));
+            }
+            let note = optional_text("note", note)?;
+            tx.push(EventKind::EvidenceAdded {
+                evidence_id,
+                filename,
+                content_type,
+                size,
+                note,
+            });
+        }
+        Command::ConfirmRefundArrived { number } => {
+            if !order
+                .refunds_in_transit()
+                .any(|refund| refund.number == number)
+            {
+                return Err(Rejection::validation(
+                    "refund_id",
+                    format!("refund {number} does not exist on this order or has already arrived"),
+                ));
+            }
+            tx.push(EventKind::RefundArrived { number });
+            tx.arm_next_refund_overdue();
+        }
+        Command::ContactSupport { message } => {
+            let message = required_text("message", message, TEXT_LEN_MAX)?;
+            tx.push(EventKind::SupportRequested { message });
+        }
+        Command::AddNote { text } => {
+            let text = required_text("text", text, TEXT_LEN_MAX)?;
+            tx.push(EventKind::InternalNote { text });
+        }
         Command::ExpireDeadline { .. } => unreachable!("handled above"),
     }
     Ok(tx.finish())
@@ -531,13 +666,8 @@ pub fn check(
             allowed: action.roles_text(),
         });
     }
-    if order.frozen
-        && action.changes_state()
-        && !matches!(
-            action,
-            Action::Freeze | Action::Unfreeze | Action::AdminCancel
-        )
-    {
+    // A frozen order: nobody but an admin can change it (SPEC 2 and 15.11).
+    if order.frozen && action.changes_state() && actor.role() != Role::Admin {
         return Err(Rejection::OrderFrozen);
     }
     state_rule(order, action, now, policy)
@@ -569,6 +699,15 @@ fn state_rule(
     };
     let request = order.cancellation.as_ref();
     let claim = order.open_claim();
+    if matches!(
+        action,
+        Action::RequestReturn | Action::RequestRefund | Action::OpenDispute
+    ) && claim.is_none()
+        && status.is_after_shipment()
+        && order.claim_cap_minor(policy.refund_shipping_after_shipment) <= 0
+    {
+        return refuse("everything paid for the items has already been refunded");
+    }
     match action {
         Action::Pay => match status {
             Status::AwaitingPayment => Ok(()),
@@ -597,6 +736,11 @@ fn state_rule(
             if order.open_cancellation().is_some() {
                 return Err(Rejection::conflict(
                     "a cancellation request is already waiting for an answer; withdraw it or wait",
+                ));
+            }
+            if order.pending_proposal().is_some() {
+                return Err(Rejection::conflict(
+                    "the seller proposed to cancel this order; accept the proposal instead",
                 ));
             }
             if order.cancellation_requests_made >= CANCELLATION_REQUESTS_MAX {
@@ -680,6 +824,9 @@ fn state_rule(
             _ => refuse("delivery can be refused only while the parcel is on its way"),
         },
         Action::ConfirmReceipt => match (status, claim) {
+            _ if order.receipt_confirmed_at.is_some() => refuse(
+                "receipt is already confirmed; the order completes when the withdrawal period ends",
+            ),
             (Status::Shipped | Status::Delivered, None) => Ok(()),
             (Status::Shipped | Status::Delivered, Some(_)) => {
                 refuse("a claim is open; it decides how the order ends")
@@ -825,6 +972,102 @@ fn state_rule(
                 refuse("the order is still in progress")
             }
         }
+        Action::ProposeCancellation => {
+            if status != Status::AwaitingShipment {
+                return refuse("a cancellation can be proposed only before shipment");
+            }
+            if order.open_cancellation().is_some() {
+                return Err(Rejection::conflict(
+                    "the buyer already asked to cancel; approve or reject that request instead",
+                ));
+            }
+            if order.pending_proposal().is_some() {
+                return Err(Rejection::conflict(
+                    "a proposal to cancel is already waiting for the buyer",
+                ));
+            }
+            if order.proposals_made >= CANCELLATION_REQUESTS_MAX {
+                return refuse(&format!(
+                    "an order accepts at most {CANCELLATION_REQUESTS_MAX} proposals to cancel; cancel it yourself with a reason, or message the buyer"
+                ));
+            }
+            Ok(())
+        }
+        Action::AcceptCancellationProposal | Action::DeclineCancellationProposal => {
+            match order.pending_proposal() {
+                Some(_) if status == Status::AwaitingShipment => Ok(()),
+                _ => refuse("there is no proposal to cancel waiting for your answer"),
+            }
+        }
+        Action::OfferPartialRefund => {
+            if !matches!(
+                status,
+                Status::AwaitingShipment | Status::Shipped | Status::Delivered
+            ) {
+                return refuse("a partial refund can be offered from payment to delivery only");
+            }
+            if claim.is_some() {
+                return refuse(
+                    "a claim is open; answer it instead (a counter offer is a partial refund)",
+                );
+            }
+            if order.pending_partial_refund().is_some() {
+                return Err(Rejection::conflict(
+                    "a partial refund offer is already waiting for the buyer",
+                ));
+            }
+            if order.refundable_minor() <= 0 {
+                return refuse("nothing is left to refund");
+            }
+            Ok(())
+        }
+        Action::AcceptPartialRefund | Action::DeclinePartialRefund => {
+            match order.pending_partial_refund() {
+                Some(offer)
+                    if claim.is_none()
+                        && !status.is_final()
+                        && offer.amount_minor <= order.refundable_minor() =>
+                {
+                    Ok(())
+                }
+                _ => refuse("there is no partial refund offer waiting for your answer"),
+            }
+        }
+        Action::AddEvidence => match order.open_claim() {
+            Some(claim) if claim.evidence.len() >= EVIDENCE_PER_CLAIM_MAX => {
+                Err(Rejection::validation(
+                    "file",
+                    format!("a claim holds at most {EVIDENCE_PER_CLAIM_MAX} evidence files"),
+                ))
+            }
+            Some(_) => Ok(()),
+            None => refuse("evidence is added to an open return, refund or dispute"),
+        },
+        Action::RefundArrived => {
+            if order.refunds_in_transit().next().is_some() {
+                Ok(())
+            } else {
+                refuse("no refund of this order is on its way")
+            }
+        }
+        Action::ContactSupport => {
+            if order.support_requests >= SUPPORT_REQUESTS_MAX {
+                refuse(&format!(
+                    "support was contacted {SUPPORT_REQUESTS_MAX} times on this order; support will answer those first"
+                ))
+            } else {
+                Ok(())
+            }
+        }
+        Action::AddNote => {
+            if order.internal_notes >= NOTES_MAX {
+                refuse(&format!(
+                    "an order holds at most {NOTES_MAX} internal notes"
+                ))
+            } else {
+                Ok(())
+            }
+        }
     }
 }
 
@@ -954,12 +1197,19 @@ fn expire(
                 tx.return_received();
             }
         }
+        DeadlineKind::ProposalResponse => {
+            if order.pending_proposal().is_some() {
+                tx.push(EventKind::CancellationProposalLapsed);
+            }
+        }
         DeadlineKind::RefundOverdue => {
             let due: Vec<u32> = order
                 .refunds
                 .iter()
                 .filter(|refund| {
-                    !refund.flagged_overdue && refund.overdue_at.is_some_and(|at| at <= now)
+                    !refund.flagged_overdue
+                        && refund.arrived_at.is_none()
+                        && refund.overdue_at.is_some_and(|at| at <= now)
                 })
                 .map(|refund| refund.number)
                 .collect();
@@ -1046,8 +1296,51 @@ impl<'p> Tx<'p> {
         );
     }
 
+    /// The seller's pending proposal no longer applies.
+    fn lapse_proposal(&mut self) {
+        if self.order.pending_proposal().is_some() {
+            self.push(EventKind::CancellationProposalLapsed);
+            self.clear(DeadlineKind::ProposalResponse);
+        }
+    }
+
+    /// The seller's pending partial-refund offer no longer applies.
+    fn lapse_partial_refund(&mut self) {
+        if self.order.pending_partial_refund().is_some() {
+            self.push(EventKind::PartialRefundLapsed);
+        }
+    }
+
+    /// Whatever awaited the buyer's answer ends with the order.
+    fn lapse_offers(&mut self) {
+        self.lapse_proposal();
+        self.lapse_partial_refund();
+    }
+
+    /// The carrier reported delivery (or the buyer has the parcel): protection gives way
+    /// to the receipt window.
+    fn mark_delivered(&mut self) {
+        self.push(EventKind::Delivered);
+        if self
+            .order
+            .extension
+            .as_ref()
+            .is_some_and(|extension| extension.status == crate::order::ExtensionStatus::Pending)
+        {
+            self.push(EventKind::ExtensionDeclined { auto: true });
+        }
+        self.clear(DeadlineKind::BuyerProtection);
+        self.clear(DeadlineKind::NoTrackingDispute);
+        let policy = self.policy;
+        self.arm(
+            DeadlineKind::ReceiptConfirmation,
+            policy.receipt_confirmation.end(self.now, &policy.holidays),
+        );
+    }
+
     /// Ends an unpaid order.
     fn close(&mut self, reason: CancelReason) {
+        self.lapse_offers();
         self.push(EventKind::OrderClosed {
             reason,
             fault: reason.fault(),
@@ -1060,6 +1353,7 @@ impl<'p> Tx<'p> {
     /// (items and shipping: before shipment [001], and on admin cancellation even after
     /// it, SPEC 15.5).
     fn cancel_paid(&mut self, reason: CancelReason, fault: Fault) {
+        self.lapse_offers();
         let before_shipment = !self.order.status.is_after_shipment();
         self.push(EventKind::OrderCancelled { reason, fault });
         let held = self.order.escrow.held_minor;
@@ -1076,6 +1370,7 @@ impl<'p> Tx<'p> {
     /// Ends the order well: the buyer has the goods; what is left in escrow goes to the
     /// seller (SPEC 15.19).
     fn complete(&mut self) {
+        self.lapse_offers();
         self.push(EventKind::OrderCompleted);
         self.release_rest();
         self.clear_all_timers();
@@ -1129,7 +1424,7 @@ impl<'p> Tx<'p> {
             .order
             .refunds
             .iter()
-            .filter(|refund| !refund.flagged_overdue)
+            .filter(|refund| !refund.flagged_overdue && refund.arrived_at.is_none())
             .filter_map(|refund| refund.overdue_at)
             .min();
         let armed = self
@@ -1165,11 +1460,18 @@ impl<'p> Tx<'p> {
     /// A return is agreed: the buyer ships the item back, at the seller's cost when the
     /// fault is the seller's [004].
     fn approve_return(&mut self, agreed_refund_minor: i64) {
-        let paid_by = self
+        self.approve_return_paid_by(agreed_refund_minor, None);
+    }
+
+    /// A return is agreed, with return shipping paid by `paid_by` when the admin decided
+    /// it, else by the claim's fault side.
+    fn approve_return_paid_by(&mut self, agreed_refund_minor: i64, paid_by: Option<Fault>) {
+        let by_fault = self
             .order
             .claim
             .as_ref()
             .map_or(Fault::Buyer, |claim| claim.reason.fault());
+        let paid_by = paid_by.unwrap_or(by_fault);
         self.clear(DeadlineKind::ClaimResponse);
         self.clear(DeadlineKind::Negotiation);
         self.push(EventKind::ReturnApproved {

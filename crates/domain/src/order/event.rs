@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::actor::{Actor, Role};
-use crate::ids::{AccountId, OrderId};
+use crate::ids::{AccountId, EvidenceId, OrderId};
 use crate::money::Currency;
 use crate::order::deadline::DeadlineKind;
 use crate::order::{ClaimKind, ClaimReason, Line, ShippingAddress};
@@ -141,10 +141,13 @@ pub enum EventKind {
     OfferAccepted,
     /// The buyer, the seller or the negotiation timer handed the claim to the admin.
     ClaimEscalated { by: Role, explanation: String },
-    /// The admin decided the claim.
+    /// The admin decided the claim, and who pays the return shipping if the item goes
+    /// back (`None`: by the claim's fault side, SPEC 7).
     ClaimResolved {
         refund_minor: i64,
         return_required: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        return_shipping_paid_by: Option<Fault>,
     },
     /// A return was agreed (by the seller, its silence, or the admin).
     ReturnApproved {
@@ -184,6 +187,45 @@ pub enum EventKind {
     NoTrackingDisputeAvailable,
     /// A card or PayPal refund has not arrived in time; support is told.
     RefundFlaggedOverdue { number: u32 },
+    /// The seller asked the buyer to cancel the order, with a reason [001][004].
+    CancellationProposed { reason: CancelReason },
+    /// The buyer agreed to the seller's proposal; the cancellation follows.
+    CancellationProposalAccepted,
+    /// The buyer refused the seller's proposal; the order goes on.
+    CancellationProposalDeclined,
+    /// Nobody answered the proposal in time, or the order moved on (shipped, ended).
+    CancellationProposalLapsed,
+    /// The seller offered part of the money back while the buyer keeps the order [001].
+    PartialRefundOffered { amount_minor: i64, reason: String },
+    /// The buyer accepted the offer; the refund follows at once.
+    PartialRefundAccepted,
+    /// The buyer refused the offer.
+    PartialRefundDeclined,
+    /// The offer no longer applies: a claim opened, or the order ended.
+    PartialRefundLapsed,
+    /// The buyer or the seller added an evidence file to the open claim [004].
+    EvidenceAdded {
+        evidence_id: EvidenceId,
+        filename: String,
+        content_type: String,
+        size: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// A refund reached the buyer (reported by the buyer, support or the provider); its
+    /// overdue watch stops.
+    RefundArrived { number: u32 },
+    /// The buyer or the seller asked support for help on this order; the text is seen by
+    /// whoever sent it and the platform.
+    SupportRequested {
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        message: String,
+    },
+    /// A note of the platform's about this order; the parties never see it.
+    InternalNote {
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        text: String,
+    },
     /// A timer was armed (or moved).
     DeadlineSet {
         deadline: DeadlineKind,
@@ -243,6 +285,18 @@ impl EventKind {
             EventKind::PenaltyApplied { .. } => "penalty_applied",
             EventKind::NoTrackingDisputeAvailable => "no_tracking_dispute_available",
             EventKind::RefundFlaggedOverdue { .. } => "refund_flagged_overdue",
+            EventKind::CancellationProposed { .. } => "cancellation_proposed",
+            EventKind::CancellationProposalAccepted => "cancellation_proposal_accepted",
+            EventKind::CancellationProposalDeclined => "cancellation_proposal_declined",
+            EventKind::CancellationProposalLapsed => "cancellation_proposal_lapsed",
+            EventKind::PartialRefundOffered { .. } => "partial_refund_offered",
+            EventKind::PartialRefundAccepted => "partial_refund_accepted",
+            EventKind::PartialRefundDeclined => "partial_refund_declined",
+            EventKind::PartialRefundLapsed => "partial_refund_lapsed",
+            EventKind::EvidenceAdded { .. } => "evidence_added",
+            EventKind::RefundArrived { .. } => "refund_arrived",
+            EventKind::SupportRequested { .. } => "support_requested",
+            EventKind::InternalNote { .. } => "internal_note",
             EventKind::DeadlineSet { .. } => "deadline_set",
             EventKind::DeadlineFired { .. } => "deadline_fired",
             EventKind::DeadlineCleared { .. } => "deadline_cleared",
@@ -365,12 +419,17 @@ impl EventKind {
             EventKind::ClaimResolved {
                 refund_minor,
                 return_required,
+                return_shipping_paid_by,
             } => format!(
-                "The platform decided a refund of {refund_minor}{}.",
+                "The platform decided a refund of {refund_minor}{}{}.",
                 if *return_required {
                     ", after the item is returned"
                 } else {
                     ""
+                },
+                match (return_required, return_shipping_paid_by) {
+                    (true, Some(fault)) => format!("; return shipping is paid by the {fault}"),
+                    _ => String::new(),
                 }
             ),
             EventKind::ReturnApproved { paid_by, .. } => {
@@ -407,6 +466,38 @@ impl EventKind {
             EventKind::RefundFlaggedOverdue { number } => {
                 format!("Refund {number} is overdue; support has been told.")
             }
+            EventKind::CancellationProposed { reason } => format!(
+                "The seller asks the buyer to cancel: \"{}\". The buyer may accept (full refund) or decline.",
+                reason.text()
+            ),
+            EventKind::CancellationProposalAccepted => {
+                "The buyer accepted the seller's proposal to cancel.".into()
+            }
+            EventKind::CancellationProposalDeclined => {
+                "The buyer declined the seller's proposal to cancel; the order goes on.".into()
+            }
+            EventKind::CancellationProposalLapsed => {
+                "The seller's proposal to cancel no longer applies.".into()
+            }
+            EventKind::PartialRefundOffered { amount_minor, .. } => format!(
+                "The seller offered a partial refund of {amount_minor}; the buyer keeps the order."
+            ),
+            EventKind::PartialRefundAccepted => {
+                "The buyer accepted the partial refund; it is sent now.".into()
+            }
+            EventKind::PartialRefundDeclined => "The buyer declined the partial refund.".into(),
+            EventKind::PartialRefundLapsed => "The partial refund offer no longer applies.".into(),
+            EventKind::EvidenceAdded { filename, .. } => {
+                format!("Evidence added to the claim: {filename}.")
+            }
+            EventKind::RefundArrived { number } => format!("Refund {number} arrived."),
+            EventKind::SupportRequested { message } if message.is_empty() => {
+                "Support was asked for help on this order.".into()
+            }
+            EventKind::SupportRequested { message } => {
+                format!("Support was asked for help: \"{message}\".")
+            }
+            EventKind::InternalNote { text } => format!("Internal note: {text}"),
             EventKind::DeadlineSet { deadline, due_at } => {
                 format!("Deadline {deadline} set for {due_at}.")
             }

@@ -20,7 +20,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::actor::Role;
-use crate::ids::{AccountId, OrderId, ProductId};
+use crate::ids::{AccountId, EvidenceId, OrderId, ProductId};
 use crate::ledger::{Escrow, LedgerEntry};
 use crate::money::Currency;
 use crate::payment::{PaymentMethod, RefundDestination};
@@ -300,6 +300,23 @@ pub struct Claim {
     pub escalated_by: Option<Role>,
     /// The refund the claim ended with.
     pub refund_minor: Option<i64>,
+    /// Files the buyer and the seller added (photos, a postal receipt scan [004]).
+    #[serde(default)]
+    pub evidence: Vec<Evidence>,
+}
+
+/// One evidence file on a claim: its bytes are kept by the store, the order keeps what
+/// describes it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub id: EvidenceId,
+    pub filename: String,
+    /// `image/jpeg`, `image/png`, `image/webp` or `application/pdf`, judged by content.
+    pub content_type: String,
+    pub size: u64,
+    pub note: Option<String>,
+    pub uploaded_by: Role,
+    pub uploaded_at: Timestamp,
 }
 
 impl Claim {
@@ -312,6 +329,41 @@ impl Claim {
             _ => true,
         }
     }
+}
+
+/// Where a seller's proposal or offer stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OfferStatus {
+    Pending,
+    Accepted,
+    Declined,
+    /// Unanswered in time, or overtaken (the order shipped, ended, or a claim opened).
+    Lapsed,
+}
+
+codes!(OfferStatus {
+    Pending = "pending",
+    Accepted = "accepted",
+    Declined = "declined",
+    Lapsed = "lapsed",
+});
+
+/// The seller asks the buyer to cancel ([001][004]: the seller's most common move).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancellationProposal {
+    pub reason: CancelReason,
+    pub status: OfferStatus,
+    pub proposed_at: Timestamp,
+}
+
+/// "Keep it with a discount": the seller offers part of the money back [001][003].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartialRefundOffer {
+    pub amount_minor: i64,
+    pub reason: String,
+    pub status: OfferStatus,
+    pub offered_at: Timestamp,
 }
 
 /// The state of a buyer-protection extension request (SPEC 15.18).
@@ -345,6 +397,10 @@ pub struct Refund {
     /// When support is told the refund is overdue (card and PayPal only).
     pub overdue_at: Option<Timestamp>,
     pub flagged_overdue: bool,
+    /// When the buyer (or support, or the payment provider) said the money arrived; the
+    /// overdue watch stops then.
+    #[serde(default)]
+    pub arrived_at: Option<Timestamp>,
 }
 
 /// How an order ended, for closed and cancelled orders.
@@ -389,9 +445,27 @@ pub struct Order {
     pub cancellation_requests_made: u32,
     pub shipment: Option<Shipment>,
     pub delivered_at: Option<Timestamp>,
+    /// When the buyer confirmed receipt. Under a statutory withdrawal period the order
+    /// may stay delivered after that, until the period ends (SPEC 12).
+    #[serde(default)]
+    pub receipt_confirmed_at: Option<Timestamp>,
     /// Set six days after shipment [004].
     pub no_tracking_dispute_available: bool,
     pub claim: Option<Claim>,
+    /// The seller's latest proposal that the buyer cancel (SPEC 16.4).
+    #[serde(default)]
+    pub proposal: Option<CancellationProposal>,
+    #[serde(default)]
+    pub proposals_made: u32,
+    /// The seller's latest offer of a partial refund by agreement (SPEC 16.4).
+    #[serde(default)]
+    pub partial_refund_offer: Option<PartialRefundOffer>,
+    /// How many times the buyer or seller contacted support, and how many internal notes
+    /// the platform wrote: both are capped.
+    #[serde(default)]
+    pub support_requests: u32,
+    #[serde(default)]
+    pub internal_notes: u32,
     pub claims_opened: u32,
     pub extension: Option<Extension>,
     pub extensions_approved: u32,
@@ -425,6 +499,27 @@ impl Order {
     pub fn number(&self) -> String {
         let simple = self.id.as_uuid().simple().to_string().to_uppercase();
         simple[simple.len() - 10..].to_owned()
+    }
+
+    /// The seller's proposal, if it awaits the buyer.
+    pub fn pending_proposal(&self) -> Option<&CancellationProposal> {
+        self.proposal
+            .as_ref()
+            .filter(|proposal| proposal.status == OfferStatus::Pending)
+    }
+
+    /// The seller's partial-refund offer, if it awaits the buyer.
+    pub fn pending_partial_refund(&self) -> Option<&PartialRefundOffer> {
+        self.partial_refund_offer
+            .as_ref()
+            .filter(|offer| offer.status == OfferStatus::Pending)
+    }
+
+    /// Refunds whose arrival nobody has reported yet.
+    pub fn refunds_in_transit(&self) -> impl Iterator<Item = &Refund> {
+        self.refunds
+            .iter()
+            .filter(|refund| refund.arrived_at.is_none())
     }
 
     /// The open claim, if any.

@@ -3,10 +3,11 @@
 //! all show events through [`visible`], so a private text cannot leak through one door
 //! while another keeps it shut.
 //!
-//! Private to the platform: the notes of freeze, unfreeze and the decision of an escalated
-//! cancellation, and the account id of the admin who acted (the parties see "the platform").
-//! A complaint's text is seen by the platform and by the buyer who filed it, never by the
-//! seller it accuses.
+//! Private to the platform: internal notes (not shown at all), the notes of freeze, unfreeze
+//! and the decision of an escalated cancellation, and the account id of the admin who acted
+//! (the parties see "the platform"). A complaint's text is seen by the platform and by the
+//! buyer who filed it, never by the seller it accuses; a request to support is seen by the
+//! party who sent it and the platform only.
 
 use jiff::Timestamp;
 
@@ -59,18 +60,30 @@ impl EventView {
     }
 }
 
-/// `event` as `audience` may see it.
-pub fn visible(event: &Event, audience: Audience) -> EventView {
+/// `event` as `audience` may see it; `None` when the audience may not see it at all.
+pub fn visible(event: &Event, audience: Audience) -> Option<EventView> {
+    let hidden = match (&event.kind, audience) {
+        (_, Audience::Platform) => false,
+        (EventKind::InternalNote { .. }, _) => true,
+        (EventKind::SupportRequested { .. }, Audience::Buyer) => event.actor.role() != Role::Buyer,
+        (EventKind::SupportRequested { .. }, Audience::Seller) => {
+            event.actor.role() != Role::Seller
+        }
+        _ => false,
+    };
+    if hidden {
+        return None;
+    }
     let actor_id = match (event.actor, audience) {
         (Actor::Admin(_), Audience::Buyer | Audience::Seller) => None,
         (actor, _) => actor.account_id(),
     };
-    EventView {
+    Some(EventView {
         at: event.at,
         role: event.actor.role(),
         actor_id,
         kind: visible_kind(&event.kind, audience),
-    }
+    })
 }
 
 fn visible_kind(kind: &EventKind, audience: Audience) -> EventKind {

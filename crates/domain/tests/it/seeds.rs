@@ -691,6 +691,7 @@ fn spec_15_7_a_dispute_still_open_after_negotiation_escalates_to_the_admin() {
         Command::ResolveClaim {
             refund_amount_minor: TOTAL,
             return_required: false,
+            return_shipping_paid_by: None,
         },
     );
     // The admin may include shipping.

@@ -92,6 +92,64 @@ const ROLES: &[(&str, &str, &[&str])] = &[
     ("POST", "/api/v1/orders/{id}/freeze", &["admin"]),
     ("POST", "/api/v1/orders/{id}/unfreeze", &["admin"]),
     ("POST", "/api/v1/orders/{id}/admin-cancel", &["admin"]),
+    (
+        "POST",
+        "/api/v1/orders/{id}/cancellation/propose",
+        &["seller"],
+    ),
+    (
+        "POST",
+        "/api/v1/orders/{id}/cancellation/accept-proposal",
+        &["buyer"],
+    ),
+    (
+        "POST",
+        "/api/v1/orders/{id}/cancellation/decline-proposal",
+        &["buyer"],
+    ),
+    ("POST", "/api/v1/orders/{id}/partial-refund", &["seller"]),
+    (
+        "POST",
+        "/api/v1/orders/{id}/partial-refund/accept",
+        &["buyer"],
+    ),
+    (
+        "POST",
+        "/api/v1/orders/{id}/partial-refund/decline",
+        &["buyer"],
+    ),
+    ("POST", "/api/v1/orders/{id}/support", &["buyer", "seller"]),
+    (
+        "POST",
+        "/api/v1/orders/{id}/refunds/{refund_id}/arrived",
+        &["buyer", "admin"],
+    ),
+    (
+        "POST",
+        "/api/v1/orders/{id}/claim/evidence",
+        &["buyer", "seller"],
+    ),
+    (
+        "GET",
+        "/api/v1/orders/{id}/claim/evidence/{evidence_id}",
+        &["buyer", "seller", "admin"],
+    ),
+    ("GET", "/api/v1/orders/{id}/notes", &["admin"]),
+    ("POST", "/api/v1/orders/{id}/notes", &["admin"]),
+    ("GET", "/api/v1/admin/queue", &["admin"]),
+    ("POST", "/api/v1/admin/queue/{id}/assign", &["admin"]),
+    ("POST", "/api/v1/admin/queue/{id}/resolve", &["admin"]),
+    (
+        "GET",
+        "/api/v1/sellers/{id}/penalties",
+        &["seller", "admin"],
+    ),
+    ("POST", "/api/v1/sellers/{id}/penalties", &["admin"]),
+    (
+        "POST",
+        "/api/v1/sellers/{id}/penalties/{penalty_id}/revoke",
+        &["admin"],
+    ),
     ("POST", "/api/v1/test-clock/advance", &["admin"]),
     ("GET", "/healthz", &["public"]),
     ("GET", "/readyz", &["public"]),
@@ -117,7 +175,11 @@ async fn every_route_times_every_role_times_own_foreign_and_missing_order() {
                 let public = allowed == ["public"];
 
                 // No token: 401, unless public.
-                let url = path.replace("{id}", missing);
+                let url = path
+                    .replace("{id}", missing)
+                    .replace("{refund_id}", "1")
+                    .replace("{penalty_id}", "1")
+                    .replace("{evidence_id}", missing);
                 let anonymous = app.request(method, &url, None, Some(&json!({})).filter(|_| method == "POST"), None).await;
                 if public {
                     assert_eq!(anonymous.status, 200, "{method} {path} is public");
@@ -127,9 +189,21 @@ async fn every_route_times_every_role_times_own_foreign_and_missing_order() {
                 assert_eq!(anonymous.status, 401, "{method} {path} without a token: {anonymous:?}");
 
                 let order_scoped = path.starts_with("/api/v1/orders/{id}");
+                // A placeholder beyond the order, seller, product or account (a refund, a
+                // file, a penalty, a queue item) names nothing here: a permitted caller may
+                // get that thing's 404, never a 401 or 403.
+                let sub_resource = path.contains("{refund_id}")
+                    || path.contains("{evidence_id}")
+                    || path.contains("{penalty_id}")
+                    || path.starts_with("/api/v1/admin/queue/{id}");
                 // A fresh order for each route, so earlier calls do not change the outcome.
                 let own = if order_scoped { market.verified().await } else { String::new() };
-                let id_for = |id: &str| path.replace("{id}", id);
+                let id_for = |id: &str| {
+                    path.replace("{id}", id)
+                        .replace("{refund_id}", "1")
+                        .replace("{penalty_id}", "1")
+                        .replace("{evidence_id}", missing)
+                };
                 let callers = [
                     ("buyer", market.buyer.as_str()),
                     ("seller", market.seller.as_str()),
@@ -151,7 +225,12 @@ async fn every_route_times_every_role_times_own_foreign_and_missing_order() {
                     };
                     let reply = app.request(method, &target, Some(token), Some(&json!({})).filter(|_| method == "POST"), None).await;
                     let permitted = allowed.contains(&role) || allowed.contains(&"any");
-                    if permitted {
+                    if permitted && sub_resource {
+                        assert!(
+                            ![401, 403].contains(&reply.status),
+                            "{method} {path} as {role} must pass authorization: {reply:?}"
+                        );
+                    } else if permitted {
                         assert!(
                             ![401, 403, 404].contains(&reply.status),
                             "{method} {path} as {role} on its own order must pass authorization: {reply:?}"

@@ -3,6 +3,7 @@
 //! test clock, and talks to it with an HTTP client.
 //!
 //! - `stories`: the stories of SPEC sections 3–9 through the API, one test per seed rule.
+//! - `desk`: the work queue, penalties, evidence, refund arrival, proposals, support.
 //! - `errors`: problem+json for every failure path.
 //! - `faults`: a cut database link, a full disk, slow clients, guessed tokens, limits.
 //! - `authz`: every route × every role × own / foreign / missing order, from the route list.
@@ -12,6 +13,7 @@
 //! - `private`: admin notes, admin ids and complaints never reach the wrong party.
 
 mod authz;
+mod desk;
 mod errors;
 mod faults;
 mod idempotency;

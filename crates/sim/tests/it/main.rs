@@ -23,6 +23,9 @@ fn two_hundred_thousand_steps_keep_every_invariant() {
         "{report:?}"
     );
     assert!(report.rejected > 10_000, "{report:?}");
+    assert!(report.partial_refunds > 100, "{report:?}");
+    assert!(report.proposals_accepted > 100, "{report:?}");
+    assert!(report.evidence > 100, "{report:?}");
 }
 
 proptest! {
