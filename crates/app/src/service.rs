@@ -651,24 +651,25 @@ impl App {
         assignee: Option<AccountId>,
         answer: impl FnOnce(&orderly_store::QueueItem) -> Option<IdempotentResponse>,
     ) -> Result<orderly_store::QueueItem, AppError> {
-        if let Some(assignee) = assignee
-            && assignee != BOOTSTRAP_ADMIN_ID
-            && self
-                .store
-                .account(assignee)
-                .await?
-                .is_none_or(|account| account.role != Role::Admin)
-        {
-            return Err(validation(
-                "assignee_id",
-                "assign items to an admin account",
-            ));
-        }
         let item = self
             .store
             .queue_item(id)
             .await?
             .ok_or(AppError::NoSuch("queue item"))?;
+        if let Some(assignee) = assignee
+            && assignee != BOOTSTRAP_ADMIN_ID
+        {
+            match self.store.account(assignee).await? {
+                None => return Err(AppError::NoSuch("admin account")),
+                Some(account) if account.role != Role::Admin => {
+                    return Err(validation(
+                        "assignee_id",
+                        "assign items to an admin account",
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
         let mut after = item.clone();
         after.assignee_id = assignee;
         let stored = answer(&after);

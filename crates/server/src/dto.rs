@@ -458,6 +458,7 @@ pub struct EvidenceDocument {
 
 /// `POST /api/v1/orders/{id}/claim/evidence`: a multipart form.
 #[derive(Debug, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(
     dead_code,
     reason = "describes the multipart form for the OpenAPI document"
