@@ -10,6 +10,7 @@ use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
 use crate::calendar;
+use crate::order::deadline::DeadlineKind;
 
 /// A deadline length: calendar hours, calendar days or business days (SPEC 15.14).
 /// Written in TOML as `"72h"`, `"20d"` or `"10bd"`.
@@ -36,6 +37,18 @@ impl Window {
                 jiff::SignedDuration::from_hours(24 * i64::from(days)),
             ),
             Window::BusinessDays(days) => calendar::add_business_days(start, days, holidays),
+        }
+    }
+}
+
+impl Window {
+    /// The window as a fixed length, for hours and days; `None` for business days, whose
+    /// length depends on where they start.
+    pub fn duration(self) -> Option<jiff::SignedDuration> {
+        match self {
+            Window::Hours(hours) => Some(jiff::SignedDuration::from_hours(i64::from(hours))),
+            Window::Days(days) => Some(jiff::SignedDuration::from_hours(24 * i64::from(days))),
+            Window::BusinessDays(_) => None,
         }
     }
 }
@@ -199,6 +212,12 @@ pub struct Policy {
     /// How soon support should answer an item of its queue that has no deadline of its own
     /// (an escalated claim, a support request, a payment to verify by hand).
     pub support_response_window: Window,
+    /// How long before each deadline its reminder goes out (SPEC 16.1), in hours or days.
+    pub reminder_before_seller_response: Window,
+    pub reminder_before_claim_response: Window,
+    pub reminder_before_handling_time: Window,
+    pub reminder_before_receipt_confirmation: Window,
+    pub reminder_before_buyer_protection: Window,
 }
 
 impl Default for Policy {
@@ -225,6 +244,11 @@ impl Default for Policy {
             messages_per_order_max: 500,
             unpaid_orders_per_buyer_max: 10,
             support_response_window: Window::Hours(24),
+            reminder_before_seller_response: Window::Hours(24),
+            reminder_before_claim_response: Window::Hours(24),
+            reminder_before_handling_time: Window::Hours(24),
+            reminder_before_receipt_confirmation: Window::Hours(48),
+            reminder_before_buyer_protection: Window::Hours(48),
         }
     }
 }
@@ -273,6 +297,11 @@ struct PolicyFile {
     messages_per_order_max: Option<u32>,
     unpaid_orders_per_buyer_max: Option<u32>,
     support_response_window: Option<Window>,
+    reminder_before_seller_response: Option<Window>,
+    reminder_before_claim_response: Option<Window>,
+    reminder_before_handling_time: Option<Window>,
+    reminder_before_receipt_confirmation: Option<Window>,
+    reminder_before_buyer_protection: Option<Window>,
 }
 
 impl Policy {
@@ -340,6 +369,21 @@ impl Policy {
             support_response_window: file
                 .support_response_window
                 .unwrap_or(defaults.support_response_window),
+            reminder_before_seller_response: file
+                .reminder_before_seller_response
+                .unwrap_or(defaults.reminder_before_seller_response),
+            reminder_before_claim_response: file
+                .reminder_before_claim_response
+                .unwrap_or(defaults.reminder_before_claim_response),
+            reminder_before_handling_time: file
+                .reminder_before_handling_time
+                .unwrap_or(defaults.reminder_before_handling_time),
+            reminder_before_receipt_confirmation: file
+                .reminder_before_receipt_confirmation
+                .unwrap_or(defaults.reminder_before_receipt_confirmation),
+            reminder_before_buyer_protection: file
+                .reminder_before_buyer_protection
+                .unwrap_or(defaults.reminder_before_buyer_protection),
         };
         policy.validate()?;
         Ok(policy)
@@ -375,6 +419,14 @@ impl Policy {
                 message: format!("must be between 1 and {WINDOW_DAYS_MAX}, or left out"),
             });
         }
+        for (key, window) in self.reminder_leads() {
+            if window.duration().is_none() {
+                return Err(PolicyError {
+                    key: key.into(),
+                    message: "a reminder's lead time is in hours or days (\"24h\", \"2d\"), not business days".into(),
+                });
+            }
+        }
         // The order completes by itself when the receipt window ends; it must not end
         // before the buyer's statutory right to return has.
         if let Some(days) = self.statutory_withdrawal_days {
@@ -393,6 +445,62 @@ impl Policy {
             }
         }
         Ok(())
+    }
+
+    /// Every reminder: its deadline kind, the deadline it announces, and how long before.
+    pub fn reminders(&self) -> [(DeadlineKind, DeadlineKind, Window); 5] {
+        [
+            (
+                DeadlineKind::ReminderSellerResponse,
+                DeadlineKind::SellerResponse,
+                self.reminder_before_seller_response,
+            ),
+            (
+                DeadlineKind::ReminderClaimResponse,
+                DeadlineKind::ClaimResponse,
+                self.reminder_before_claim_response,
+            ),
+            (
+                DeadlineKind::ReminderHandlingTime,
+                DeadlineKind::HandlingTime,
+                self.reminder_before_handling_time,
+            ),
+            (
+                DeadlineKind::ReminderReceiptConfirmation,
+                DeadlineKind::ReceiptConfirmation,
+                self.reminder_before_receipt_confirmation,
+            ),
+            (
+                DeadlineKind::ReminderBuyerProtection,
+                DeadlineKind::BuyerProtection,
+                self.reminder_before_buyer_protection,
+            ),
+        ]
+    }
+
+    fn reminder_leads(&self) -> [(&'static str, Window); 5] {
+        [
+            (
+                "reminder_before_seller_response",
+                self.reminder_before_seller_response,
+            ),
+            (
+                "reminder_before_claim_response",
+                self.reminder_before_claim_response,
+            ),
+            (
+                "reminder_before_handling_time",
+                self.reminder_before_handling_time,
+            ),
+            (
+                "reminder_before_receipt_confirmation",
+                self.reminder_before_receipt_confirmation,
+            ),
+            (
+                "reminder_before_buyer_protection",
+                self.reminder_before_buyer_protection,
+            ),
+        ]
     }
 
     /// The policy as TOML, with every key: the commented example printed by the CLI.

@@ -666,6 +666,25 @@ fn check_deadlines_follow_policy(
                 // when it is issued, below.
                 Kind::RefundOverdue => None,
                 Kind::ProposalResponse => Some(policy.seller_response_window.end(now, holidays)),
+                // A reminder: the lead time before the deadline it announces.
+                Kind::ReminderSellerResponse
+                | Kind::ReminderClaimResponse
+                | Kind::ReminderHandlingTime
+                | Kind::ReminderReceiptConfirmation
+                | Kind::ReminderBuyerProtection => {
+                    let (_, target, lead) = policy
+                        .reminders()
+                        .into_iter()
+                        .find(|(reminder, _, _)| *reminder == deadline)
+                        .expect("every reminder kind is in the policy");
+                    let target = order
+                        .deadline(target)
+                        .ok_or_else(|| format!("{deadline} armed without its deadline"))?;
+                    if due_at <= now {
+                        return Err(format!("{deadline} armed in the past"));
+                    }
+                    Some(target.due_at - lead.duration().expect("hours or days"))
+                }
             };
             if let Some(expected) = expected
                 && expected != due_at

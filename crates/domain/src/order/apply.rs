@@ -427,6 +427,7 @@ pub fn apply_in_place(order: &mut Order, event: &Event) {
             refund.arrived_at = Some(at);
         }
         EventKind::SupportRequested { .. } => order.support_requests += 1,
+        EventKind::ReminderDue { .. } => {}
         EventKind::InternalNote { .. } => order.internal_notes += 1,
         EventKind::DeadlineSet { deadline, due_at } => {
             order

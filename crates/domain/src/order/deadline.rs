@@ -37,6 +37,13 @@ pub enum DeadlineKind {
     RefundOverdue,
     /// The seller's proposal to cancel lapses if the buyer has not answered by then.
     ProposalResponse,
+    /// Reminders (SPEC 16.1): each fires a while before the deadline it announces, and
+    /// exists only while that deadline runs.
+    ReminderSellerResponse,
+    ReminderClaimResponse,
+    ReminderHandlingTime,
+    ReminderReceiptConfirmation,
+    ReminderBuyerProtection,
 }
 
 codes!(DeadlineKind {
@@ -54,7 +61,31 @@ codes!(DeadlineKind {
     RefusedDeliveryReturn = "refused_delivery_return",
     RefundOverdue = "refund_overdue",
     ProposalResponse = "proposal_response",
+    ReminderSellerResponse = "reminder_seller_response",
+    ReminderClaimResponse = "reminder_claim_response",
+    ReminderHandlingTime = "reminder_handling_time",
+    ReminderReceiptConfirmation = "reminder_receipt_confirmation",
+    ReminderBuyerProtection = "reminder_buyer_protection",
 });
+
+impl DeadlineKind {
+    /// The deadline a reminder announces; `None` for deadlines that are not reminders.
+    pub fn announces(self) -> Option<DeadlineKind> {
+        match self {
+            DeadlineKind::ReminderSellerResponse => Some(DeadlineKind::SellerResponse),
+            DeadlineKind::ReminderClaimResponse => Some(DeadlineKind::ClaimResponse),
+            DeadlineKind::ReminderHandlingTime => Some(DeadlineKind::HandlingTime),
+            DeadlineKind::ReminderReceiptConfirmation => Some(DeadlineKind::ReceiptConfirmation),
+            DeadlineKind::ReminderBuyerProtection => Some(DeadlineKind::BuyerProtection),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a reminder rather than a deadline with consequences.
+    pub fn is_reminder(self) -> bool {
+        self.announces().is_some()
+    }
+}
 
 /// One armed or paused timer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

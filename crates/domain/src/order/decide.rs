@@ -1197,6 +1197,19 @@ fn expire(
                 tx.return_received();
             }
         }
+        DeadlineKind::ReminderSellerResponse
+        | DeadlineKind::ReminderClaimResponse
+        | DeadlineKind::ReminderHandlingTime
+        | DeadlineKind::ReminderReceiptConfirmation
+        | DeadlineKind::ReminderBuyerProtection => {
+            let target = kind.announces().expect("a reminder announces a deadline");
+            if let Some(target) = order.deadline(target).filter(|target| !target.is_paused()) {
+                tx.push(EventKind::ReminderDue {
+                    deadline: target.kind,
+                    due_at: target.due_at,
+                });
+            }
+        }
         DeadlineKind::ProposalResponse => {
             if order.pending_proposal().is_some() {
                 tx.push(EventKind::CancellationProposalLapsed);
@@ -1252,13 +1265,47 @@ impl<'p> Tx<'p> {
         self.events.push(event);
     }
 
-    fn finish(self) -> Decision {
+    fn finish(mut self) -> Decision {
+        self.reconcile_reminders();
         if let Err(broken) = self.order.check_invariants() {
             panic!("decide produced a broken order {}: {broken}", self.order.id);
         }
         Decision {
             events: self.events,
             order: self.order,
+        }
+    }
+
+    /// Keeps each reminder in step with the deadline it announces (SPEC 16.1): armed the
+    /// policy's lead time before it while it runs, moved when it moves, gone when it is
+    /// gone or when that moment has passed. A paused deadline keeps its paused reminder.
+    /// A reminder that fired is not armed again for the same deadline, because its moment
+    /// is then no longer in the future.
+    fn reconcile_reminders(&mut self) {
+        for (reminder, target, lead) in self.policy.reminders() {
+            let lead = lead
+                .duration()
+                .expect("the policy validated reminder leads");
+            let target_deadline = self.order.deadline(target).copied();
+            let current = self.order.deadline(reminder).copied();
+            match target_deadline {
+                None => {
+                    if current.is_some() {
+                        self.push(EventKind::DeadlineCleared { deadline: reminder });
+                    }
+                }
+                Some(target) if target.is_paused() => {}
+                Some(target) => {
+                    let at = target.due_at - lead;
+                    match current {
+                        Some(current) if current.is_paused() => {}
+                        Some(current) if current.due_at == at => {}
+                        _ if at > self.now => self.arm(reminder, at),
+                        Some(_) => self.push(EventKind::DeadlineCleared { deadline: reminder }),
+                        None => {}
+                    }
+                }
+            }
         }
     }
 

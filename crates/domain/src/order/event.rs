@@ -226,6 +226,12 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "String::is_empty")]
         text: String,
     },
+    /// A reminder fell due: `deadline` ends at `due_at` (SPEC 16.1); the notification
+    /// rules say who hears of it.
+    ReminderDue {
+        deadline: DeadlineKind,
+        due_at: Timestamp,
+    },
     /// A timer was armed (or moved).
     DeadlineSet {
         deadline: DeadlineKind,
@@ -297,6 +303,7 @@ impl EventKind {
             EventKind::RefundArrived { .. } => "refund_arrived",
             EventKind::SupportRequested { .. } => "support_requested",
             EventKind::InternalNote { .. } => "internal_note",
+            EventKind::ReminderDue { .. } => "reminder_due",
             EventKind::DeadlineSet { .. } => "deadline_set",
             EventKind::DeadlineFired { .. } => "deadline_fired",
             EventKind::DeadlineCleared { .. } => "deadline_cleared",
@@ -498,6 +505,9 @@ impl EventKind {
                 format!("Support was asked for help: \"{message}\".")
             }
             EventKind::InternalNote { text } => format!("Internal note: {text}"),
+            EventKind::ReminderDue { deadline, due_at } => {
+                format!("Reminder: the {deadline} deadline ends at {due_at}.")
+            }
             EventKind::DeadlineSet { deadline, due_at } => {
                 format!("Deadline {deadline} set for {due_at}.")
             }

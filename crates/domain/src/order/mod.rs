@@ -576,6 +576,8 @@ impl Order {
         if self.frozen {
             return false;
         }
+        // A reminder runs exactly when the deadline it announces runs.
+        let kind = kind.announces().unwrap_or(kind);
         let paused_by_claim = matches!(
             kind,
             DeadlineKind::BuyerProtection | DeadlineKind::ReceiptConfirmation

@@ -108,38 +108,69 @@ fn situations() -> Vec<(&'static str, Story, &'static [DeadlineKind])> {
         (
             "request pending",
             requested,
-            &[SellerResponse, HandlingTime],
+            &[
+                SellerResponse,
+                HandlingTime,
+                ReminderSellerResponse,
+                ReminderHandlingTime,
+            ],
         ),
         (
             "shipped",
             Story::shipped(),
-            &[NoTrackingDispute, BuyerProtection],
+            &[NoTrackingDispute, BuyerProtection, ReminderBuyerProtection],
         ),
-        ("delivered", Story::delivered(), &[ReceiptConfirmation]),
+        (
+            "delivered",
+            Story::delivered(),
+            &[ReceiptConfirmation, ReminderReceiptConfirmation],
+        ),
         (
             "claim open",
             claim_open,
-            &[ReceiptConfirmation, ClaimResponse, Negotiation],
+            &[
+                ReceiptConfirmation,
+                ClaimResponse,
+                Negotiation,
+                ReminderClaimResponse,
+                ReminderReceiptConfirmation,
+            ],
         ),
         (
             "return approved",
             return_approved,
-            &[ReceiptConfirmation, ReturnShipment],
+            &[
+                ReceiptConfirmation,
+                ReturnShipment,
+                ReminderReceiptConfirmation,
+            ],
         ),
         (
             "return in transit",
             return_in_transit,
-            &[ReceiptConfirmation, ReturnConfirmation],
+            &[
+                ReceiptConfirmation,
+                ReturnConfirmation,
+                ReminderReceiptConfirmation,
+            ],
         ),
         (
             "refused delivery",
             refused,
-            &[BuyerProtection, RefusedDeliveryReturn],
+            &[
+                BuyerProtection,
+                RefusedDeliveryReturn,
+                ReminderBuyerProtection,
+            ],
         ),
         (
             "counter offered",
             overdue_watch,
-            &[ReceiptConfirmation, Negotiation],
+            &[
+                ReceiptConfirmation,
+                Negotiation,
+                ReminderReceiptConfirmation,
+            ],
         ),
     ]
 }
@@ -182,7 +213,7 @@ fn spec_15_11_a_freeze_pauses_every_deadline_and_the_unfreeze_resumes_each_with_
             // Protection and receipt stay paused while a claim is open (SPEC 15.9).
             let claim_paused = story.order.open_claim().is_some()
                 && matches!(
-                    kind,
+                    kind.announces().unwrap_or(kind),
                     DeadlineKind::BuyerProtection | DeadlineKind::ReceiptConfirmation
                 );
             assert_eq!(deadline.is_paused(), claim_paused, "{situation}: {kind}");
@@ -193,4 +224,83 @@ fn spec_15_11_a_freeze_pauses_every_deadline_and_the_unfreeze_resumes_each_with_
             );
         }
     }
+}
+
+#[test]
+fn spec_16_1_the_seller_is_reminded_24_hours_before_a_request_is_approved_for_want_of_an_answer() {
+    // Arrange
+    let mut story = Story::requested();
+    let respond_by = story
+        .order
+        .deadline(DeadlineKind::SellerResponse)
+        .expect("armed")
+        .due_at;
+    // Act: 48 hours of silence.
+    let from = story.events.len();
+    story.advance(hours(48));
+    // Assert: the response reminder (and, the sample's handling time being the same 3 days,
+    // the seller's reminder to ship), each once.
+    let reminders: Vec<_> = story.events[from..]
+        .iter()
+        .filter_map(|event| match event.kind {
+            orderly_domain::EventKind::ReminderDue { deadline, due_at } => Some((deadline, due_at)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        reminders,
+        vec![
+            (DeadlineKind::SellerResponse, respond_by),
+            (DeadlineKind::HandlingTime, respond_by)
+        ]
+    );
+    story.advance(hours(23));
+    let sent = story
+        .event_names_since(from)
+        .iter()
+        .filter(|name| **name == "reminder_due")
+        .count();
+    assert_eq!(
+        sent, 2,
+        "one for the response, one for the handling time, once each"
+    );
+}
+
+#[test]
+fn spec_16_1_no_reminder_goes_out_once_the_seller_answered_or_while_frozen() {
+    let mut answered = Story::requested();
+    answered.act(SELLER_ACTOR, Action::RejectCancellation);
+    assert!(
+        answered
+            .order
+            .deadline(DeadlineKind::ReminderSellerResponse)
+            .is_none()
+    );
+    let from = answered.events.len();
+    answered.advance(hours(47));
+    assert!(!answered.event_names_since(from).contains(&"reminder_due"));
+
+    let mut frozen = Story::requested();
+    frozen.act(ADMIN_ACTOR, Action::Freeze);
+    let from = frozen.events.len();
+    frozen.advance(days(10));
+    assert!(!frozen.event_names_since(from).contains(&"reminder_due"));
+}
+
+#[test]
+fn spec_16_1_an_extension_moves_the_buyer_protection_reminder_with_its_deadline() {
+    let mut story = Story::shipped();
+    story.act(BUYER_ACTOR, Action::RequestExtension);
+    story.act(SELLER_ACTOR, Action::ApproveExtension);
+    let protection = story
+        .order
+        .deadline(DeadlineKind::BuyerProtection)
+        .expect("armed")
+        .due_at;
+    let reminder = story
+        .order
+        .deadline(DeadlineKind::ReminderBuyerProtection)
+        .expect("armed")
+        .due_at;
+    assert_eq!(protection.duration_since(reminder), hours(48));
 }

@@ -186,6 +186,10 @@ fn every_kind() -> Vec<EventKind> {
         EventKind::InternalNote {
             text: format!("{PRIVATE} checked with the carrier"),
         },
+        EventKind::ReminderDue {
+            deadline: DeadlineKind::SellerResponse,
+            due_at: at,
+        },
     ];
     let mut covered: Vec<usize> = kinds.iter().map(variant_index).collect();
     covered.sort_unstable();
@@ -199,7 +203,7 @@ fn every_kind() -> Vec<EventKind> {
     kinds
 }
 
-const VARIANTS: usize = 59;
+const VARIANTS: usize = 60;
 
 /// No wildcard: a new event kind must be added here, and then to `every_kind`.
 fn variant_index(kind: &EventKind) -> usize {
@@ -263,6 +267,7 @@ fn variant_index(kind: &EventKind) -> usize {
         EventKind::RefundArrived { .. } => 56,
         EventKind::SupportRequested { .. } => 57,
         EventKind::InternalNote { .. } => 58,
+        EventKind::ReminderDue { .. } => 59,
     }
 }
 
