@@ -1,6 +1,8 @@
-//! Webhook delivery (SPEC 10): every domain event leaves through the outbox as a signed
-//! HTTP POST, at least once, in order per order, retried with capped exponential backoff,
-//! and given up after `ATTEMPTS_MAX` tries (the row stays, marked dead, for an admin to see).
+//! Webhook delivery (SPEC 10 and 16.2): every domain event leaves through the outbox as a
+//! signed HTTP POST, at least once, in order per order, retried with exponential backoff
+//! capped at an hour, for at least the outbox's give-up window (3 days by default); then
+//! the row is marked dead — kept, listed, re-sendable — and it holds back the order's later
+//! webhooks until an admin retries or skips it. The same retry rules serve e-mail (`mail`).
 //!
 //! A receiver verifies `Orderly-Signature: t=<unix seconds>,v1=<hex>` where `v1` is
 //! HMAC-SHA256 over `"<t>.<body>"` with the shared secret, and de-duplicates on
@@ -14,16 +16,48 @@ use orderly_store::{OutboxMessage, Store};
 
 use crate::error::AppError;
 
-/// Tries before a message is given up.
-pub const ATTEMPTS_MAX: u32 = 12;
 /// The longest wait between two tries.
 pub const RETRY_DELAY_SECS_MAX: i64 = 3_600;
 /// Messages claimed per round.
-const BATCH: u32 = 50;
-/// How long a claimed message is reserved for the process delivering it.
-const LEASE_SECS: i64 = 60;
-/// How long one POST may take.
-const REQUEST_TIMEOUT_SECS: u64 = 10;
+pub const BATCH: u32 = 20;
+/// How long one delivery (a POST, an SMTP transaction) may take.
+pub const REQUEST_TIMEOUT_SECS: u64 = 10;
+/// How long a claimed message is reserved for the process delivering it: longer than the
+/// longest round (every message of a batch timing out), so that no second process claims
+/// an order's next message while the first is still on its way.
+pub const LEASE_SECS: i64 = BATCH as i64 * REQUEST_TIMEOUT_SECS as i64 + 60;
+
+/// How long the outbox keeps trying, and keeps what it delivered (SPEC 16.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutboxSettings {
+    /// A message failing for this long after its first failure is given up: `dead`.
+    pub give_up_after: SignedDuration,
+    /// Delivered messages are purged after this long.
+    pub keep_delivered: SignedDuration,
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        Self {
+            give_up_after: SignedDuration::from_hours(72),
+            keep_delivered: SignedDuration::from_hours(7 * 24),
+        }
+    }
+}
+
+/// When a message that just failed is tried again, or `None` to give it up: it has been
+/// failing for the whole give-up window.
+pub fn next_attempt(
+    message: &OutboxMessage,
+    now: Timestamp,
+    give_up_after: SignedDuration,
+) -> Option<Timestamp> {
+    let failing_since = message.first_failed_at.unwrap_or(now);
+    if now.duration_since(failing_since) >= give_up_after {
+        return None;
+    }
+    Some(now + retry_delay(message.attempts + 1))
+}
 
 /// Where webhooks go and the secret that signs them.
 #[derive(Clone)]
@@ -46,22 +80,41 @@ impl std::fmt::Debug for WebhookTarget {
 pub struct Delivered {
     pub delivered: usize,
     pub failed: usize,
+    /// Given up this round.
+    pub dead: usize,
+}
+
+impl Delivered {
+    /// The worker's step: busy when the round did anything.
+    pub fn step(self) -> crate::workers::Step {
+        let done = self.delivered + self.failed + self.dead;
+        if done > 0 {
+            crate::workers::Step::Worked(done)
+        } else {
+            crate::workers::Step::Idle { next_due: None }
+        }
+    }
 }
 
 /// Sends webhooks from the outbox.
 pub struct WebhookSender {
     target: WebhookTarget,
     client: reqwest::Client,
+    settings: OutboxSettings,
 }
 
 impl WebhookSender {
-    pub fn new(target: WebhookTarget) -> Result<Self, AppError> {
+    pub fn new(target: WebhookTarget, settings: OutboxSettings) -> Result<Self, AppError> {
         install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(REQUEST_TIMEOUT_SECS))
             .build()
             .map_err(anyhow::Error::new)?;
-        Ok(Self { target, client })
+        Ok(Self {
+            target,
+            client,
+            settings,
+        })
     }
 
     /// Claims the webhooks ready at `now` and tries each once.
@@ -83,14 +136,20 @@ impl WebhookSender {
                         .increment(1);
                 }
                 Err(error) => {
-                    let attempts = message.attempts + 1;
-                    let retry_at = (attempts < ATTEMPTS_MAX).then(|| now + retry_delay(attempts));
-                    tracing::warn!(id = message.id, attempts, %error, "webhook delivery failed");
+                    let retry_at = next_attempt(&message, now, self.settings.give_up_after);
+                    tracing::warn!(id = message.id, attempts = message.attempts + 1, %error, dead = retry_at.is_none(), "webhook delivery failed");
                     store
                         .outbox_failed(message.id, &error, retry_at, now)
                         .await?;
-                    round.failed += 1;
-                    metrics::counter!("orderly_webhooks_total", "outcome" => "failed").increment(1);
+                    if retry_at.is_some() {
+                        round.failed += 1;
+                        metrics::counter!("orderly_webhooks_total", "outcome" => "failed")
+                            .increment(1);
+                    } else {
+                        round.dead += 1;
+                        metrics::counter!("orderly_webhooks_total", "outcome" => "dead")
+                            .increment(1);
+                    }
                 }
             }
         }

@@ -8,6 +8,8 @@ pub mod clock;
 pub mod delivery;
 pub mod error;
 pub mod evidence;
+pub mod mail;
+pub mod notify;
 pub mod outbox;
 pub mod queue;
 pub mod service;

@@ -36,6 +36,11 @@ pub const SELLER_WINDOW_DAYS: i64 = 90;
 pub struct AppConfig {
     /// `ORDERLY_ADMIN_TOKEN`: when set, this token is a valid admin token.
     pub admin_token: Option<String>,
+    /// The base of the links in e-mails, e.g. `https://shop.example` (`[server]
+    /// public_url`).
+    pub public_url: String,
+    /// How long the outbox keeps trying and keeps what it delivered.
+    pub outbox: crate::delivery::OutboxSettings,
 }
 
 /// Turns the order after a command into the response the caller gets, so that a retried
@@ -121,6 +126,8 @@ pub struct App {
     pub health: crate::workers::Health,
     /// When idempotency records were last purged.
     last_purge: std::sync::Mutex<Option<Timestamp>>,
+    /// Wakes the delivery workers: a command wrote to the outbox, or an admin retried.
+    pub deliveries: tokio::sync::Notify,
 }
 
 impl App {
@@ -139,7 +146,18 @@ impl App {
             deadline_run: tokio::sync::Mutex::new(()),
             health: crate::workers::Health::default(),
             last_purge: std::sync::Mutex::new(None),
+            deliveries: tokio::sync::Notify::new(),
         }
+    }
+
+    /// How long delivered outbox rows are kept.
+    pub fn outbox_keep_delivered(&self) -> jiff::SignedDuration {
+        self.config.outbox.keep_delivered
+    }
+
+    /// Wakes the delivery workers now rather than at their next poll.
+    pub fn wake_deliveries(&self) {
+        self.deliveries.notify_waiters();
     }
 
     /// Whether an hour has passed since the last idempotency purge (and notes that one
@@ -189,6 +207,7 @@ impl App {
                 id: BOOTSTRAP_ADMIN_ID,
                 role: Role::Admin,
                 name: "bootstrap admin".into(),
+                email: None,
                 created_at: Timestamp::UNIX_EPOCH,
             }));
         }
@@ -202,8 +221,10 @@ impl App {
         &self,
         role: Role,
         name: &str,
+        email: Option<&str>,
         answer: impl FnOnce(&Account) -> Option<IdempotentResponse>,
     ) -> Result<(Account, String), AppError> {
+        let email = email.map(parse_email).transpose()?;
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 200 {
             return Err(Rejection::Validation {
@@ -223,6 +244,7 @@ impl App {
             id: AccountId::from_uuid(new_id()),
             role,
             name: name.to_owned(),
+            email,
             created_at: self.now(),
         };
         let token = tokens::generate();
@@ -231,6 +253,32 @@ impl App {
             .create_account(&account, &tokens::hash(&token), stored.as_ref())
             .await?;
         Ok((account, token))
+    }
+
+    /// Sets (or, with `None`, removes) an account's e-mail address (SPEC 16.1); the
+    /// account after.
+    pub async fn set_email(
+        &self,
+        id: AccountId,
+        email: Option<&str>,
+        answer: impl FnOnce(&Account) -> Option<IdempotentResponse>,
+    ) -> Result<Account, AppError> {
+        let email = email.map(parse_email).transpose()?;
+        let mut account = self
+            .store
+            .account(id)
+            .await?
+            .ok_or(AppError::NoSuch("account"))?;
+        account.email = email;
+        let stored = answer(&account);
+        if !self
+            .store
+            .set_account_email(id, account.email.as_deref(), self.now(), stored.as_ref())
+            .await?
+        {
+            return Err(AppError::NoSuch("account"));
+        }
+        Ok(account)
     }
 
     /// Revokes the account's token; a revoked token gets 401 from then on.
@@ -365,13 +413,21 @@ impl App {
         let actor = Actor::Buyer(buyer);
         let stock: Vec<(ProductId, i64)> = reserved.into_iter().collect();
         let unpaid_orders_max = self.policy.unpaid_orders_per_buyer_max;
+        let public_url = self.config.public_url.clone();
         let committed = self
             .store
             .transact(
                 order_id,
                 Box::new(move |_: Option<&Order>| {
                     let decision = orderly_domain::place(command.clone(), actor, now, &policy)?;
-                    let mut batch = to_batch(decision, None, actor, idempotency.as_ref(), &policy);
+                    let mut batch = to_batch(
+                        decision,
+                        None,
+                        actor,
+                        idempotency.as_ref(),
+                        &policy,
+                        &public_url,
+                    );
                     batch.stock = stock.clone();
                     batch.unpaid_orders_max = Some(unpaid_orders_max);
                     Ok(batch)
@@ -447,6 +503,7 @@ impl App {
         evidence: Option<orderly_store::NewEvidence>,
     ) -> Result<Committed, AppError> {
         let policy = self.policy.clone();
+        let public_url = self.config.public_url.clone();
         let name = command_name(&command);
         let outcome = self
             .store
@@ -456,14 +513,23 @@ impl App {
                     let order = order.ok_or(Rejection::NotFound)?;
                     let decision =
                         orderly_domain::decide(order, command.clone(), actor, now, &policy)?;
-                    let mut batch =
-                        to_batch(decision, Some(order), actor, idempotency.as_ref(), &policy);
+                    let mut batch = to_batch(
+                        decision,
+                        Some(order),
+                        actor,
+                        idempotency.as_ref(),
+                        &policy,
+                        &public_url,
+                    );
                     batch.evidence = evidence.clone();
                     Ok(batch)
                 }),
             )
             .await
             .map_err(AppError::from);
+        if outcome.is_ok() {
+            self.wake_deliveries();
+        }
         record_command(
             name,
             match &outcome {
@@ -868,9 +934,21 @@ fn to_batch(
     actor: Actor,
     idempotency: Option<&Idempotency>,
     policy: &Policy,
+    public_url: &str,
 ) -> Batch {
     let first_seq = before.map_or(1, |order| order.version + 1);
-    let outbox = outbox::messages(&decision.order, &decision.events, first_seq);
+    let now = decision
+        .events
+        .last()
+        .map_or(decision.order.placed_at, |event| event.at);
+    let outbox = outbox::messages(
+        &decision.order,
+        &decision.events,
+        first_seq,
+        now,
+        policy,
+        public_url,
+    );
     let (queue, queue_resolutions) =
         crate::queue::changes(&decision.events, first_seq, &decision.order, policy);
     let releases_stock = decision
@@ -905,6 +983,28 @@ fn to_batch(
         evidence: None,
     }
 }
+
+/// An e-mail address as lettre (and SMTP) accepts it, trimmed; 422 otherwise.
+fn parse_email(text: &str) -> Result<String, AppError> {
+    let text = text.trim();
+    if text.chars().count() > EMAIL_LEN_MAX {
+        return Err(validation(
+            "email",
+            format!("an address is at most {EMAIL_LEN_MAX} characters"),
+        ));
+    }
+    text.parse::<lettre::Address>()
+        .map(|address| address.to_string())
+        .map_err(|error| {
+            validation(
+                "email",
+                format!("`{text}` is not an e-mail address ({error})"),
+            )
+        })
+}
+
+/// The longest e-mail address accepted (RFC 5321's path limit).
+pub const EMAIL_LEN_MAX: usize = 254;
 
 fn validation(field: &'static str, detail: impl Into<String>) -> AppError {
     AppError::Rejected(Rejection::Validation {

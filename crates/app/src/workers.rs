@@ -166,6 +166,7 @@ pub async fn run_loop<F, Fut>(
         };
         tokio::select! {
             _ = tokio::time::sleep(wait.max(Duration::from_millis(10))) => {}
+            _ = app.deliveries.notified() => {}
             _ = shutdown.changed() => return,
         }
     }
@@ -178,6 +179,7 @@ pub async fn deadline_step(app: Arc<App>) -> Result<Step, AppError> {
     let now = app.now();
     if app.purge_due(now) {
         purge_idempotency_records(&app, now).await?;
+        purge_delivered(&app, now, app.outbox_keep_delivered()).await?;
     }
     if !app.has_test_clock() {
         let fired = app.run_due_deadlines(now).await?;
@@ -210,10 +212,27 @@ pub async fn webhook_step(
     sender: Arc<crate::delivery::WebhookSender>,
 ) -> Result<Step, AppError> {
     let round = sender.deliver_once(app.store.as_ref(), app.now()).await?;
-    let done = round.delivered + round.failed;
-    Ok(if done > 0 {
-        Step::Worked(done)
-    } else {
-        Step::Idle { next_due: None }
-    })
+    Ok(round.step())
+}
+
+/// One step of the e-mail worker: tries every e-mail ready now once.
+pub async fn email_step(
+    app: Arc<App>,
+    sender: Arc<crate::mail::EmailSender>,
+) -> Result<Step, AppError> {
+    let round = sender.deliver_once(app.store.as_ref(), app.now()).await?;
+    Ok(round.step())
+}
+
+/// Deletes delivered outbox rows older than `keep` (SPEC 16.2); dead ones stay.
+pub async fn purge_delivered(
+    app: &App,
+    now: Timestamp,
+    keep: jiff::SignedDuration,
+) -> Result<u64, AppError> {
+    let purged = app.store.outbox_purge_delivered(now - keep).await?;
+    if purged > 0 {
+        tracing::info!(purged, "delivered outbox messages purged");
+    }
+    Ok(purged)
 }

@@ -60,12 +60,13 @@ pub async fn run(db: Option<String>, clients: usize, seconds: u64) -> anyhow::Re
         Arc::new(TestClock::new(start)),
         AppConfig {
             admin_token: Some(ADMIN_TOKEN.into()),
+            ..Default::default()
         },
     ));
 
     // The marketplace: one seller with a product that never runs out, one buyer per client.
     let (seller, seller_token) = app
-        .create_account(Role::Seller, "Bench Store", |_| None)
+        .create_account(Role::Seller, "Bench Store", None, |_| None)
         .await?;
     let eur = Currency::parse("EUR")?;
     let product = app
@@ -84,7 +85,7 @@ pub async fn run(db: Option<String>, clients: usize, seconds: u64) -> anyhow::Re
     let mut buyers = Vec::with_capacity(clients);
     for index in 0..clients {
         buyers.push(
-            app.create_account(Role::Buyer, &format!("Bench buyer {index}"), |_| None)
+            app.create_account(Role::Buyer, &format!("Bench buyer {index}"), None, |_| None)
                 .await?
                 .1,
         );

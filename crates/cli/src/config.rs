@@ -15,6 +15,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub sqlite: SqliteConfig,
     pub metrics: MetricsConfig,
+    pub email: EmailConfig,
+    pub outbox: OutboxConfig,
     pub log: LogConfig,
     pub webhooks: WebhookConfig,
     /// The marketplace's policy (SPEC 12): deadline lengths and the rules the seeds
@@ -40,6 +42,31 @@ pub struct ServerConfig {
     pub request_timeout_secs: u64,
     /// The longest a client may take to send its request headers, in seconds.
     pub header_read_timeout_secs: u64,
+    /// The address people reach the service at, the base of links in e-mails, e.g.
+    /// `https://orders.example.com`; the listening address when empty.
+    pub public_url: String,
+}
+
+/// E-mail (SPEC 16.1). Without `smtp_url`, e-mails wait in the outbox and are sent once it
+/// is set.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailConfig {
+    /// `smtp://host:port` or `smtps://host:port`, with optional `user:password@`; set it
+    /// through ORDERLY__EMAIL__SMTP_URL when it holds a password.
+    pub smtp_url: String,
+    /// The From address.
+    pub from: String,
+}
+
+/// The outbox (SPEC 16.2).
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxConfig {
+    /// How long a failing message keeps being retried before it is `dead`: "3d", "12h".
+    pub give_up_after: String,
+    /// How long delivered messages are kept.
+    pub keep_delivered: String,
 }
 
 /// Bounded waits on the database, so that a database that cannot be reached answers 503
@@ -102,6 +129,8 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             sqlite: SqliteConfig::default(),
             metrics: MetricsConfig::default(),
+            email: EmailConfig::default(),
+            outbox: OutboxConfig::default(),
             log: LogConfig::default(),
             webhooks: WebhookConfig::default(),
             policy: toml::Table::new(),
@@ -119,6 +148,25 @@ impl Default for ServerConfig {
             failed_sign_ins_per_minute: 30,
             request_timeout_secs: 10,
             header_read_timeout_secs: 10,
+            public_url: String::new(),
+        }
+    }
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        Self {
+            smtp_url: String::new(),
+            from: "orderly <orderly@localhost>".into(),
+        }
+    }
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self {
+            give_up_after: "3d".into(),
+            keep_delivered: "7d".into(),
         }
     }
 }
@@ -164,6 +212,8 @@ impl fmt::Debug for Config {
             .field("log_format", &self.log.format)
             .field("webhook_url", &self.webhooks.url)
             .field("metrics_listen", &self.metrics.listen)
+            .field("smtp_url", &orderly_store::redact_url(&self.email.smtp_url))
+            .field("public_url", &self.server.public_url)
             .finish_non_exhaustive()
     }
 }
@@ -197,6 +247,7 @@ impl Config {
             anyhow::anyhow!("configuration: {}", error.message())
         })?;
         config.policy()?;
+        config.outbox_settings()?;
         Ok(config)
     }
 
@@ -210,6 +261,22 @@ impl Config {
             lock_timeout_ms: self.database.lock_timeout_ms,
             write_queue_timeout_ms: self.sqlite.write_queue_timeout_ms,
         }
+    }
+
+    /// The outbox's windows, from `[outbox]`, checked.
+    pub fn outbox_settings(&self) -> anyhow::Result<orderly_app::delivery::OutboxSettings> {
+        let parse = |key: &str, text: &str| -> anyhow::Result<jiff::SignedDuration> {
+            let window: orderly_domain::Window = text
+                .parse()
+                .map_err(|error: String| anyhow::anyhow!("[outbox] {key}: {error}"))?;
+            window
+                .duration()
+                .ok_or_else(|| anyhow::anyhow!("[outbox] {key}: use hours or days, e.g. \"3d\""))
+        };
+        Ok(orderly_app::delivery::OutboxSettings {
+            give_up_after: parse("give_up_after", &self.outbox.give_up_after)?,
+            keep_delivered: parse("keep_delivered", &self.outbox.keep_delivered)?,
+        })
     }
 
     /// How the HTTP server guards itself, from `[server]` and `[metrics]`.
@@ -299,6 +366,9 @@ failed_sign_ins_per_minute = 30
 request_timeout_secs = 10
 # A client that has not sent its request headers after this many seconds is cut off.
 header_read_timeout_secs = 10
+# Where people reach this service: the base of the links in e-mails. Empty: the
+# listening address, e.g. http://127.0.0.1:8080.
+public_url = ""
 
 [database]
 # Every wait on the database is bounded, so an unreachable database answers 503 fast.
@@ -327,6 +397,21 @@ listen = ""
 # text or json
 format = "text"
 filter = "info"
+
+[email]
+# Every notification of the order's story is e-mailed through this SMTP server:
+# smtp://host:port (plain), smtps://host:port (TLS), with optional user:password@ (set it
+# through ORDERLY__EMAIL__SMTP_URL). Empty: e-mails wait in the outbox until it is set.
+# To see them locally: python3 -m aiosmtpd -n -l 127.0.0.1:2525 (prints each e-mail).
+smtp_url = ""
+from = "orderly <orderly@localhost>"
+
+[outbox]
+# A webhook or e-mail that keeps failing is retried (back-off capped at 1 hour) for this
+# long, then marked dead: kept, listed at /api/v1/admin/outbox, and re-sendable.
+give_up_after = "3d"
+# Delivered messages are deleted after this long.
+keep_delivered = "7d"
 
 [webhooks]
 # Every domain event is POSTed here, signed with `secret` (header Orderly-Signature:

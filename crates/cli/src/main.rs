@@ -181,7 +181,7 @@ fn main() -> std::process::ExitCode {
                 std::sync::Arc::new(orderly_app::SystemClock),
                 orderly_app::AppConfig::default(),
             );
-            let (account, token) = app.create_account(role, &name, |_| None).await?;
+            let (account, token) = app.create_account(role, &name, None, |_| None).await?;
             println!(
                 "created {} {} ({})",
                 account.role.code(),

@@ -32,9 +32,22 @@ pub async fn run(config: Config, options: ServeOptions) -> anyhow::Result<()> {
         );
     }
     let policy = config.policy()?;
+    let outbox = config.outbox_settings()?;
+    let listener = tokio::net::TcpListener::bind(&config.server.listen)
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot listen on {}: {error}", config.server.listen))?;
+    let address = listener.local_addr()?;
+    let url = format!("http://{address}");
+    let public_url = if config.server.public_url.is_empty() {
+        url.clone()
+    } else {
+        config.server.public_url.trim_end_matches('/').to_owned()
+    };
     let store = open_store(&config).await?;
     let app_config = AppConfig {
         admin_token: options.admin_token.clone(),
+        public_url: public_url.clone(),
+        outbox,
     };
     let app = Arc::new(if options.test_clock {
         #[allow(
@@ -46,11 +59,6 @@ pub async fn run(config: Config, options: ServeOptions) -> anyhow::Result<()> {
     } else {
         App::new(store, policy, Arc::new(SystemClock), app_config)
     });
-    let listener = tokio::net::TcpListener::bind(&config.server.listen)
-        .await
-        .map_err(|error| anyhow::anyhow!("cannot listen on {}: {error}", config.server.listen))?;
-    let address = listener.local_addr()?;
-    let url = format!("http://{address}");
     tracing::info!(%url, db = %orderly_store::redact_url(&config.server.db), test_clock = options.test_clock, "orderly is listening");
     println!(
         "orderly is listening on {url}  (API docs: {url}/api/docs, OpenAPI: {url}/api/openapi.json)"
@@ -86,6 +94,7 @@ pub async fn run(config: Config, options: ServeOptions) -> anyhow::Result<()> {
                 url: config.webhooks.url.clone(),
                 secret: config.webhooks.secret.clone(),
             },
+            outbox,
         )?);
         workers.push(tokio::spawn(workers::run_loop(
             app.clone(),
@@ -93,6 +102,25 @@ pub async fn run(config: Config, options: ServeOptions) -> anyhow::Result<()> {
             Duration::from_secs(1),
             stopped.clone(),
             move |app| workers::webhook_step(app, sender.clone()),
+        )));
+    }
+    if config.email.smtp_url.is_empty() {
+        tracing::info!("no [email] smtp_url: e-mails wait in the outbox");
+    } else {
+        let sender = Arc::new(orderly_app::mail::EmailSender::new(
+            &orderly_app::mail::EmailSettings {
+                smtp_url: config.email.smtp_url.clone(),
+                from: config.email.from.clone(),
+            },
+            outbox,
+        )?);
+        tracing::info!(smtp = %orderly_store::redact_url(&config.email.smtp_url), "e-mails are sent");
+        workers.push(tokio::spawn(workers::run_loop(
+            app.clone(),
+            "emails",
+            Duration::from_secs(1),
+            stopped.clone(),
+            move |app| workers::email_step(app, sender.clone()),
         )));
     }
     let state = AppState::new(app, config.server_options());
@@ -182,16 +210,26 @@ async fn seed_demo(
     test_clock: bool,
 ) -> anyhow::Result<()> {
     let (seller, seller_token) = app
-        .create_account(Role::Seller, "Demo Store", |_| None)
+        .create_account(Role::Seller, "Demo Store", None, |_| None)
         .await?;
     let (alice, alice_token) = app
-        .create_account(Role::Buyer, "Alice (demo buyer)", |_| None)
+        .create_account(
+            Role::Buyer,
+            "Alice (demo buyer)",
+            Some("alice@demo.test"),
+            |_| None,
+        )
         .await?;
     let (_bob, bob_token) = app
-        .create_account(Role::Buyer, "Bob (demo buyer)", |_| None)
+        .create_account(
+            Role::Buyer,
+            "Bob (demo buyer)",
+            Some("bob@demo.test"),
+            |_| None,
+        )
         .await?;
     let (_admin, demo_admin_token) = app
-        .create_account(Role::Admin, "Demo support", |_| None)
+        .create_account(Role::Admin, "Demo support", None, |_| None)
         .await?;
     let eur = Currency::parse("EUR")?;
     let mut products = Vec::new();

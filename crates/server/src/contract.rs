@@ -69,6 +69,17 @@ pub fn fault_schema() -> Object {
     codes(["buyer", "seller"], "Who pays the return shipping.")
 }
 
+pub fn outbox_status_schema() -> Object {
+    codes(
+        ["pending", "dead", "delivered", "skipped"],
+        "A message's delivery state.",
+    )
+}
+
+pub fn outbox_topic_schema() -> Object {
+    codes(["webhook", "email"], "Webhooks or e-mails.")
+}
+
 pub fn queue_kind_schema() -> Object {
     codes(
         orderly_app::queue::KINDS.iter().copied(),

@@ -441,3 +441,145 @@ pub async fn revoke_penalty(
     };
     respond::keyed(state, caller, &headers, request, work).await
 }
+
+// ---- The outbox (SPEC 16.2) ----------------------------------------------------------------
+
+/// Query of `GET /api/v1/admin/outbox`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct OutboxQuery {
+    /// `pending`, `dead`, `delivered` or `skipped`; all when left out.
+    #[param(schema_with = crate::contract::outbox_status_schema)]
+    pub status: Option<String>,
+    /// `webhook` or `email`; both when left out.
+    #[param(schema_with = crate::contract::outbox_topic_schema)]
+    pub topic: Option<String>,
+    /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[0-9]{0,18}$")]
+    pub cursor: Option<String>,
+    /// 1 to 100; 50 by default.
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/outbox", tag = "support desk",
+    summary = "The outbox (admin), newest first: pending, dead, delivered or skipped webhooks and e-mails",
+    params(OutboxQuery),
+    responses((status = 200, description = "A page of messages", body = OutboxList), (status = "4XX", description = "Refused", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list_outbox(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<OutboxQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    require_admin(&caller, "read_outbox")?;
+    let Query(query) = query.map_err(|rejection| ApiError::InvalidQuery(rejection.body_text()))?;
+    let status = match query.status.as_deref().filter(|status| !status.is_empty()) {
+        Some(status @ ("pending" | "dead" | "delivered" | "skipped")) => Some(status),
+        Some(other) => {
+            return Err(invalid(
+                "status",
+                format!("`{other}` is not a status; use pending, dead, delivered or skipped"),
+            ));
+        }
+        None => None,
+    };
+    let topic = match query.topic.as_deref().filter(|topic| !topic.is_empty()) {
+        Some(topic @ ("webhook" | "email")) => Some(topic),
+        Some(other) => {
+            return Err(invalid(
+                "topic",
+                format!("`{other}` is not a topic; use webhook or email"),
+            ));
+        }
+        None => None,
+    };
+    let before = match query.cursor.as_deref().filter(|cursor| !cursor.is_empty()) {
+        Some(text) => Some(
+            text.parse::<i64>()
+                .map_err(|_| invalid("cursor", "use the next_cursor of the previous page"))?,
+        ),
+        None => None,
+    };
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=orderly_store::PAGE_LIMIT_MAX).contains(&limit) {
+        return Err(invalid(
+            "limit",
+            format!(
+                "limit must be between 1 and {}",
+                orderly_store::PAGE_LIMIT_MAX
+            ),
+        ));
+    }
+    let mut entries = state
+        .app
+        .store
+        .outbox_list(status, topic, before, limit + 1)
+        .await
+        .map_err(orderly_app::AppError::from)?;
+    let next_cursor = if entries.len() > limit as usize {
+        entries.truncate(limit as usize);
+        entries.last().map(|entry| entry.id.to_string())
+    } else {
+        None
+    };
+    let list = OutboxList {
+        messages: entries.iter().map(OutboxEntryDocument::new).collect(),
+        next_cursor,
+    };
+    Ok(json_response(
+        200,
+        serde_json::to_string(&list).expect("serialisable"),
+    ))
+}
+
+macro_rules! outbox_action {
+    ($name:ident, $path:literal, $summary:literal, $method:ident) => {
+        #[utoipa::path(post, path = $path, tag = "support desk", summary = $summary,
+            params(("id" = i64, Path)),
+            request_body = Empty,
+            responses((status = 200, description = "The message after", body = OutboxEntryDocument), (status = "4XX", description = "Refused; nothing changed", body = Problem)),
+            security(("bearer" = [])))]
+        pub async fn $name(
+            State(state): State<AppState>,
+            caller: Caller,
+            Path(id): Path<String>,
+            headers: HeaderMap,
+            uri: OriginalUri,
+            body: Body,
+        ) -> Response {
+            let request = RequestKey::post(&uri, &body);
+            let (state, caller, body) = (&state, &caller, &body);
+            let work = || async move {
+                require_admin(caller, stringify!($name))?;
+                let _: Empty = body.parse()?;
+                let id = id.parse::<i64>().map_err(|_| ApiError::NoSuch("outbox message"))?;
+                let entry = state
+                    .app
+                    .store
+                    .$method(id, state.app.now())
+                    .await
+                    .map_err(orderly_app::AppError::from)?
+                    .ok_or(ApiError::NoSuch("outbox message"))?;
+                state.app.wake_deliveries();
+                Ok((200, serde_json::to_string(&OutboxEntryDocument::new(&entry)).expect("serialisable")))
+            };
+            respond::simple(state, caller, &headers, request, work).await
+        }
+    };
+}
+
+outbox_action!(
+    retry_outbox,
+    "/api/v1/admin/outbox/{id}/retry",
+    "Send a dead message again (admin), with a fresh give-up window",
+    outbox_retry
+);
+
+outbox_action!(
+    skip_outbox,
+    "/api/v1/admin/outbox/{id}/skip",
+    "Give up a message for good (admin), so the order's later messages of its topic go",
+    outbox_skip
+);

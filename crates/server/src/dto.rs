@@ -20,6 +20,88 @@ pub struct CreateAccount {
     pub role: String,
     #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
+    /// Where the account's e-mails go (SPEC 16.1).
+    #[serde(default, deserialize_with = "crate::extract::present")]
+    #[schema(nullable = false, format = Email, max_length = 254)]
+    pub email: Option<String>,
+}
+
+/// `POST /api/v1/accounts/{id}/email`: a new address, or `null` to stop e-mails.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmailRequest {
+    #[schema(format = Email, max_length = 254)]
+    pub email: Option<String>,
+}
+
+/// An account as `GET /api/v1/accounts/me` shows it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AccountDocument {
+    pub id: Uuid,
+    /// `buyer`, `seller` or `admin`.
+    pub role: String,
+    pub name: String,
+    pub email: Option<String>,
+}
+
+impl AccountDocument {
+    pub fn new(account: &orderly_store::Account) -> Self {
+        Self {
+            id: account.id.as_uuid(),
+            role: account.role.code().to_owned(),
+            name: account.name.clone(),
+            email: account.email.clone(),
+        }
+    }
+}
+
+/// One message of the outbox (SPEC 16.2): a webhook or an e-mail.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OutboxEntryDocument {
+    pub id: i64,
+    pub order_id: Uuid,
+    /// `webhook` or `email`.
+    pub topic: String,
+    /// Stable across retries; receivers de-duplicate on it.
+    pub dedupe_key: String,
+    /// `pending`, `dead`, `delivered` or `skipped`.
+    pub status: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Timestamp,
+    pub created_at: Timestamp,
+    pub delivered_at: Option<Timestamp>,
+    pub dead_at: Option<Timestamp>,
+    /// What is sent: the webhook's body, or the e-mail's recipient, subject and text.
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+}
+
+impl OutboxEntryDocument {
+    pub fn new(entry: &orderly_store::OutboxEntry) -> Self {
+        Self {
+            id: entry.id,
+            order_id: entry.order_id.as_uuid(),
+            topic: entry.topic.clone(),
+            dedupe_key: entry.dedupe_key.clone(),
+            status: entry.status.clone(),
+            attempts: entry.attempts,
+            last_error: entry.last_error.clone(),
+            next_attempt_at: entry.next_attempt_at,
+            created_at: entry.created_at,
+            delivered_at: entry.delivered_at,
+            dead_at: entry.dead_at,
+            payload: serde_json::from_str(&entry.payload).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+/// A page of the outbox, newest first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OutboxList {
+    pub messages: Vec<OutboxEntryDocument>,
+    /// Pass as `?cursor=` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// An amount with its currency.
@@ -505,6 +587,7 @@ pub struct AccountCreated {
     pub id: Uuid,
     pub role: String,
     pub name: String,
+    pub email: Option<String>,
     /// The API token, shown once. A replay of the same request (same `Idempotency-Key`)
     /// answers `null`: tokens are never stored in plain text.
     pub token: Option<String>,

@@ -126,6 +126,11 @@ impl Modify for BearerAuth {
 fn api(test_clock: bool) -> OpenApiRouter<AppState> {
     let mut router = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(routes::create_account))
+        .routes(routes!(routes::me))
+        .routes(routes!(routes::set_email))
+        .routes(routes!(desk::list_outbox))
+        .routes(routes!(desk::retry_outbox))
+        .routes(routes!(desk::skip_outbox))
         .routes(routes!(routes::revoke_account))
         .routes(routes!(routes::create_product))
         .routes(routes!(routes::get_product))
@@ -300,6 +305,22 @@ async fn metrics_page(State(state): State<AppState>, headers: axum::http::Header
     }
     if let Ok(backlog) = state.app.store.outbox_backlog().await {
         metrics::gauge!("orderly_outbox_backlog").set(backlog as f64);
+    }
+    if let Ok(counts) = state.app.store.outbox_counts().await {
+        for (topic, status) in [
+            ("webhook", "pending"),
+            ("webhook", "dead"),
+            ("email", "pending"),
+            ("email", "dead"),
+        ] {
+            let count = counts
+                .counts
+                .iter()
+                .find(|(t, s, _)| t == topic && s == status)
+                .map_or(0, |(_, _, count)| *count);
+            metrics::gauge!("orderly_outbox_messages", "topic" => topic, "status" => status)
+                .set(count as f64);
+        }
     }
     metrics::gauge!("orderly_rate_limiter_keys").set(state.limits.keys() as f64);
     (

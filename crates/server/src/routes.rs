@@ -211,11 +211,63 @@ pub async fn create_account(
         // `token: null`, because no token is ever stored in plain text.
         let (account, token) = state
             .app
-            .create_account(role, &input.name, |account| {
+            .create_account(role, &input.name, input.email.as_deref(), |account| {
                 keyed.map(|keyed| keyed.answer(201, account_created(account, None)))
             })
             .await?;
         Ok((201, account_created(&account, Some(token))))
+    };
+    respond::keyed(state, caller, &headers, request, work).await
+}
+
+#[utoipa::path(get, path = "/api/v1/accounts/me", tag = "accounts",
+    summary = "The caller's own account",
+    responses((status = 200, description = "The account", body = AccountDocument), (status = "4XX", description = "Refused", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    // The bootstrap admin has no row; everyone else is read fresh, e-mail included.
+    let account = match state.app.account(caller.id()).await? {
+        Some(account) => account,
+        None => caller.0.clone(),
+    };
+    Ok(json_response(
+        200,
+        serde_json::to_string(&AccountDocument::new(&account)).expect("serialisable"),
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/email", tag = "accounts",
+    summary = "Change an account's e-mail address (admin); null stops its e-mails",
+    params(("id" = Uuid, Path)),
+    request_body = EmailRequest,
+    responses((status = 200, description = "The account after", body = AccountDocument), (status = "4XX", description = "Refused; nothing changed", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn set_email(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: OriginalUri,
+    body: Body,
+) -> Response {
+    let request = RequestKey::post(&uri, &body);
+    let (state, caller, body) = (&state, &caller, &body);
+    let work = |keyed: Option<orderly_app::KeyedRequest>| async move {
+        require_role(caller, Role::Admin, "change_email")?;
+        let input: EmailRequest = body.parse()?;
+        let id = id.parse::<Uuid>().map_err(|_| account_not_found())?;
+        let render = |account: &orderly_store::Account| {
+            serde_json::to_string(&AccountDocument::new(account)).expect("serialisable")
+        };
+        let account = state
+            .app
+            .set_email(
+                AccountId::from_uuid(id),
+                input.email.as_deref(),
+                |account| keyed.map(|keyed| keyed.answer(200, render(account))),
+            )
+            .await?;
+        Ok((200, render(&account)))
     };
     respond::keyed(state, caller, &headers, request, work).await
 }
@@ -229,6 +281,7 @@ fn account_created(account: &orderly_store::Account, token: Option<String>) -> S
         id: account.id.as_uuid(),
         role: account.role.code().to_owned(),
         name: account.name.clone(),
+        email: account.email.clone(),
         token,
     };
     serde_json::to_string(&created).expect("serialisable")

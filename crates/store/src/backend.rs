@@ -284,6 +284,7 @@ macro_rules! store_impl {
                             dedupe_key: row.try_get("dedupe_key")?,
                             payload: row.try_get("payload")?,
                             attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
+                            first_failed_at: row.try_get::<Option<i64>, _>("first_failed_at")?.map(from_micros).transpose()?,
                         })
                     })
                     .collect::<Result<Vec<_>, StoreError>>()?;
@@ -302,23 +303,153 @@ macro_rules! store_impl {
 
             async fn outbox_failed(&self, id: i64, error: &str, retry_at: Option<Timestamp>, now: Timestamp) -> Result<(), StoreError> {
                 let error: String = error.chars().take(1_000).collect();
+                let mut tx = self.pool.begin().await?;
                 sqlx::query(
                     "update outbox set attempts = attempts + 1, last_error = $1, claimed_until = 0, \
                      next_attempt_at = coalesce($2, next_attempt_at), dead_at = case when $2 is null then $3 else null end, \
-                     updated_at = $3 where id = $4",
+                     first_failed_at = coalesce(first_failed_at, $3), updated_at = $3 where id = $4",
                 )
-                .bind(error)
+                .bind(&error)
                 .bind(retry_at.map(micros))
                 .bind(micros(now))
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                if retry_at.is_none() {
+                    // Given up: support is told in the same transaction (SPEC 16.3).
+                    sqlx::query(
+                        "insert into queue_items (id, kind, order_id, seller_id, reference, summary, status, due_at, created_at, updated_at) \
+                         select $1, 'delivery_dead', o.order_id, d.seller_id, 'outbox:' || cast(o.id as text), \
+                         case o.topic when 'email' then 'An e-mail' else 'A webhook' end || ' could not be delivered and was given up: ' || $2, 'open', $3, $3, $3 \
+                         from outbox o join orders d on d.id = o.order_id where o.id = $4 \
+                         on conflict (order_id, kind, reference) do update set status = 'open', summary = excluded.summary, \
+                         due_at = excluded.due_at, resolved_at = null, resolved_by = null, resolution_note = null, updated_at = excluded.updated_at",
+                    )
+                    .bind(dead_item_id(id))
+                    .bind(&error)
+                    .bind(micros(now))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
                 Ok(())
+            }
+
+            async fn outbox_counts(&self) -> Result<crate::OutboxCounts, StoreError> {
+                let rows = sqlx::query(
+                    "select topic, case when delivered_at is not null then 'delivered' when skipped_at is not null then 'skipped' \
+                     when dead_at is not null then 'dead' else 'pending' end as status, count(*) as count \
+                     from outbox group by 1, 2 order by 1, 2",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                let mut counts = Vec::new();
+                for row in rows {
+                    counts.push((
+                        row.try_get::<String, _>("topic")?,
+                        row.try_get::<String, _>("status")?,
+                        u64::try_from(row.try_get::<i64, _>("count")?).unwrap_or(0),
+                    ));
+                }
+                Ok(crate::OutboxCounts { counts })
+            }
+
+            async fn outbox_list(&self, status: Option<&str>, topic: Option<&str>, before: Option<i64>, limit: u32) -> Result<Vec<crate::OutboxEntry>, StoreError> {
+                let condition = match status {
+                    Some("delivered") => "delivered_at is not null",
+                    Some("dead") => "delivered_at is null and skipped_at is null and dead_at is not null",
+                    Some("skipped") => "delivered_at is null and skipped_at is not null",
+                    Some(_) => "delivered_at is null and skipped_at is null and dead_at is null",
+                    None => "1 = 1",
+                };
+                let rows = sqlx::query(AssertSqlSafe(format!(
+                    "select {OUTBOX_COLUMNS} from outbox where {condition} and ($1 = '' or topic = $1) and ($2 = 0 or id < $2) \
+                     order by id desc limit $3"
+                )))
+                .bind(topic.unwrap_or(""))
+                .bind(before.unwrap_or(0))
+                .bind(i64::from(limit.clamp(1, crate::PAGE_LIMIT_MAX)))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(decode_outbox_entry).collect()
+            }
+
+            async fn outbox_entry(&self, id: i64) -> Result<Option<crate::OutboxEntry>, StoreError> {
+                let row = sqlx::query(AssertSqlSafe(format!("select {OUTBOX_COLUMNS} from outbox where id = $1")))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(decode_outbox_entry).transpose()
+            }
+
+            async fn outbox_retry(&self, id: i64, now: Timestamp) -> Result<Option<crate::OutboxEntry>, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "update outbox set dead_at = null, skipped_at = null, first_failed_at = null, next_attempt_at = $1, \
+                     claimed_until = 0, updated_at = $1 where id = $2 and delivered_at is null",
+                )
+                .bind(micros(now))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                resolve_dead_item(&mut tx, id, "sent again by an admin", now).await?;
+                let row = sqlx::query(AssertSqlSafe(format!("select {OUTBOX_COLUMNS} from outbox where id = $1")))
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                row.as_ref().map(decode_outbox_entry).transpose()
+            }
+
+            async fn outbox_skip(&self, id: i64, now: Timestamp) -> Result<Option<crate::OutboxEntry>, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "update outbox set skipped_at = $1, claimed_until = 0, updated_at = $1 \
+                     where id = $2 and delivered_at is null and skipped_at is null",
+                )
+                .bind(micros(now))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                resolve_dead_item(&mut tx, id, "skipped by an admin", now).await?;
+                let row = sqlx::query(AssertSqlSafe(format!("select {OUTBOX_COLUMNS} from outbox where id = $1")))
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                row.as_ref().map(decode_outbox_entry).transpose()
+            }
+
+            async fn outbox_purge_delivered(&self, before: Timestamp) -> Result<u64, StoreError> {
+                let deleted = sqlx::query("delete from outbox where delivered_at is not null and delivered_at < $1")
+                    .bind(micros(before))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(deleted.rows_affected())
+            }
+
+            async fn set_account_email(&self, id: AccountId, email: Option<&str>, now: Timestamp, answer: Option<&IdempotentResponse>) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let updated = sqlx::query("update accounts set email = $1, updated_at = $2 where id = $3")
+                    .bind(email)
+                    .bind(micros(now))
+                    .bind(id.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                if updated.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                if let Some(answer) = answer {
+                    write_idempotency(&mut tx, answer, micros(now)).await?;
+                }
+                tx.commit().await?;
+                Ok(true)
             }
 
             async fn outbox_backlog(&self) -> Result<u64, StoreError> {
                 let count: i64 = sqlx::query_scalar(
-                    "select count(*) from outbox where delivered_at is null and dead_at is null",
+                    "select count(*) from outbox where delivered_at is null and dead_at is null and skipped_at is null",
                 )
                 .fetch_one(&self.pool)
                 .await?;
@@ -579,14 +710,15 @@ macro_rules! store_impl {
             async fn create_account(&self, account: &crate::Account, token_hash: &str, answer: Option<&IdempotentResponse>) -> Result<(), StoreError> {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query(
-                    "insert into accounts (id, role, name, token_hash, revoked_at, created_at, updated_at) \
-                     values ($1, $2, $3, $4, null, $5, $5)",
+                    "insert into accounts (id, role, name, email, token_hash, revoked_at, created_at, updated_at) \
+                     values ($1, $2, $3, $6, $4, null, $5, $5)",
                 )
                 .bind(account.id.to_string())
                 .bind(account.role.code())
                 .bind(&account.name)
                 .bind(token_hash)
                 .bind(micros(account.created_at))
+                .bind(account.email.as_deref())
                 .execute(&mut *tx)
                 .await?;
                 if let Some(answer) = answer {
@@ -598,7 +730,7 @@ macro_rules! store_impl {
 
             async fn account_by_token(&self, token_hash: &str) -> Result<Option<crate::Account>, StoreError> {
                 let row = sqlx::query(
-                    "select id, role, name, created_at from accounts where token_hash = $1 and revoked_at is null",
+                    "select id, role, name, email, created_at from accounts where token_hash = $1 and revoked_at is null",
                 )
                 .bind(token_hash)
                 .fetch_optional(&self.pool)
@@ -607,7 +739,7 @@ macro_rules! store_impl {
             }
 
             async fn account(&self, id: AccountId) -> Result<Option<crate::Account>, StoreError> {
-                let row = sqlx::query("select id, role, name, created_at from accounts where id = $1")
+                let row = sqlx::query("select id, role, name, email, created_at from accounts where id = $1")
                     .bind(id.to_string())
                     .fetch_optional(&self.pool)
                     .await?;
@@ -906,6 +1038,58 @@ macro_rules! store_impl {
             }
         }
 
+        const OUTBOX_COLUMNS: &str = "id, order_id, topic, dedupe_key, payload, attempts, last_error, next_attempt_at, \
+            created_at, delivered_at, dead_at, skipped_at";
+
+        fn decode_outbox_entry(row: &<$db as sqlx::Database>::Row) -> Result<crate::OutboxEntry, StoreError> {
+            let optional_time = |column: &str| -> Result<Option<Timestamp>, StoreError> {
+                let value: Option<i64> = row.try_get(column)?;
+                value.map(from_micros).transpose()
+            };
+            let delivered_at = optional_time("delivered_at")?;
+            let dead_at = optional_time("dead_at")?;
+            let skipped_at = optional_time("skipped_at")?;
+            let status = match (delivered_at, skipped_at, dead_at) {
+                (Some(_), _, _) => "delivered",
+                (None, Some(_), _) => "skipped",
+                (None, None, Some(_)) => "dead",
+                (None, None, None) => "pending",
+            };
+            Ok(crate::OutboxEntry {
+                id: row.try_get("id")?,
+                order_id: parse_order_id(&row.try_get::<String, _>("order_id")?)?,
+                topic: row.try_get("topic")?,
+                dedupe_key: row.try_get("dedupe_key")?,
+                payload: row.try_get("payload")?,
+                status: status.to_owned(),
+                attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
+                last_error: row.try_get("last_error")?,
+                next_attempt_at: from_micros(row.try_get("next_attempt_at")?)?,
+                created_at: from_micros(row.try_get("created_at")?)?,
+                delivered_at,
+                dead_at,
+            })
+        }
+
+        /// The id of the queue item a dead message opens: derived from the message, so a
+        /// message that dies again reopens the same item.
+        fn dead_item_id(message_id: i64) -> String {
+            uuid::Uuid::from_u128(0xdead_0000_0000_0000_0000_0000_0000_0000 | message_id as u128).to_string()
+        }
+
+        async fn resolve_dead_item(connection: &mut Connection, message_id: i64, note: &str, now: Timestamp) -> Result<(), StoreError> {
+            sqlx::query(
+                "update queue_items set status = 'done', resolved_at = $1, resolution_note = $2, updated_at = $1 \
+                 where kind = 'delivery_dead' and reference = $3 and status = 'open'",
+            )
+            .bind(micros(now))
+            .bind(note)
+            .bind(format!("outbox:{message_id}"))
+            .execute(&mut *connection)
+            .await?;
+            Ok(())
+        }
+
         const QUEUE_COLUMNS_SELECT: &str = "select id, kind, order_id, seller_id, reference, summary, status, due_at, assignee_id, \
             resolved_at, resolved_by, resolution_note, created_at from queue_items";
         const PENALTY_COLUMNS: &str = "id, seller_id, order_id, points, reason, source, created_at, revoked_at, revoke_note";
@@ -1022,6 +1206,7 @@ macro_rules! store_impl {
                     other => return Err(StoreError::Other(anyhow::anyhow!("stored role {other}"))),
                 },
                 name: row.try_get("name")?,
+                email: row.try_get("email")?,
                 created_at: from_micros(row.try_get("created_at")?)?,
             })
         }

@@ -341,6 +341,8 @@ pub struct Account {
     pub id: AccountId,
     pub role: Role,
     pub name: String,
+    /// Where e-mails go (SPEC 16.1); none means the account gets none.
+    pub email: Option<String>,
     pub created_at: Timestamp,
 }
 
@@ -483,6 +485,33 @@ pub struct OutboxMessage {
     pub dedupe_key: String,
     pub payload: String,
     pub attempts: u32,
+    /// When its first attempt failed; it is given up a while after that.
+    pub first_failed_at: Option<Timestamp>,
+}
+
+/// An outbox message as the admin's outbox list shows it (SPEC 16.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub id: i64,
+    pub order_id: OrderId,
+    /// `webhook` or `email`.
+    pub topic: String,
+    pub dedupe_key: String,
+    pub payload: String,
+    /// `pending`, `dead`, `delivered` or `skipped`.
+    pub status: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Timestamp,
+    pub created_at: Timestamp,
+    pub delivered_at: Option<Timestamp>,
+    pub dead_at: Option<Timestamp>,
+}
+
+/// What the outbox holds, per topic and status: the backlog gauges of `/metrics`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OutboxCounts {
+    pub counts: Vec<(String, String, u64)>,
 }
 
 /// The state of an idempotency key when a request arrives (SPEC 15.20).
@@ -573,7 +602,9 @@ pub trait Store: Send + Sync {
 
     async fn outbox_delivered(&self, id: i64, now: Timestamp) -> Result<(), StoreError>;
 
-    /// Records a failed attempt: retried at `retry_at`, or given up (`None`).
+    /// Records a failed attempt: retried at `retry_at`, or given up (`None`): then the
+    /// message is `dead` (kept, and it holds back its order's later messages of the topic)
+    /// and a `delivery_dead` queue item is opened in the same transaction.
     async fn outbox_failed(
         &self,
         id: i64,
@@ -582,8 +613,49 @@ pub trait Store: Send + Sync {
         now: Timestamp,
     ) -> Result<(), StoreError>;
 
-    /// Undelivered messages (excluding dead ones): the backlog.
+    /// Undelivered messages (excluding dead and skipped ones): the backlog.
     async fn outbox_backlog(&self) -> Result<u64, StoreError>;
+
+    /// How many messages each topic holds in each status.
+    async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;
+
+    /// The outbox, newest first: of `status` (`pending`, `dead`, `delivered`, `skipped`)
+    /// and `topic` when given, before the message `before` (a page cursor), at most
+    /// `limit`.
+    async fn outbox_list(
+        &self,
+        status: Option<&str>,
+        topic: Option<&str>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    async fn outbox_entry(&self, id: i64) -> Result<Option<OutboxEntry>, StoreError>;
+
+    /// Sends a dead (or skipped) message again from now, with a fresh give-up window; its
+    /// `delivery_dead` queue item is resolved. `None` when there is no such message.
+    async fn outbox_retry(
+        &self,
+        id: i64,
+        now: Timestamp,
+    ) -> Result<Option<OutboxEntry>, StoreError>;
+
+    /// Gives up a pending or dead message for good, so the order's later messages of the
+    /// same topic go; its `delivery_dead` queue item is resolved.
+    async fn outbox_skip(&self, id: i64, now: Timestamp)
+    -> Result<Option<OutboxEntry>, StoreError>;
+
+    /// Deletes messages delivered before `before`; returns how many.
+    async fn outbox_purge_delivered(&self, before: Timestamp) -> Result<u64, StoreError>;
+
+    /// Sets (or removes) an account's e-mail address; `false` when there is no account.
+    async fn set_account_email(
+        &self,
+        id: AccountId,
+        email: Option<&str>,
+        now: Timestamp,
+        answer: Option<&IdempotentResponse>,
+    ) -> Result<bool, StoreError>;
 
     /// Reserves an idempotency key for `owner`, or says what happened to it before. A
     /// reservation older than `stale_secs` whose request never finished is taken over:

@@ -30,6 +30,11 @@ pub const SQLITE: &[Migration] = &[
         name: "support_desk",
         sql: include_str!("../migrations/sqlite/0004_support_desk.sql"),
     },
+    Migration {
+        version: 5,
+        name: "email_outbox",
+        sql: include_str!("../migrations/sqlite/0005_email_outbox.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -52,6 +57,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 4,
         name: "support_desk",
         sql: include_str!("../migrations/postgres/0004_support_desk.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "email_outbox",
+        sql: include_str!("../migrations/postgres/0005_email_outbox.sql"),
     },
 ];
 

@@ -72,13 +72,12 @@ crate::backend::store_impl! {
         where d.order_id = due.order_id and d.kind = due.kind \
         returning d.order_id, d.kind, d.due_at",
     claim_outbox: "with ready as (select o.id from outbox o where o.topic = $4 and o.delivered_at is null and o.dead_at is null \
-        and o.next_attempt_at <= $2 and o.claimed_until <= $2 \
+        and o.skipped_at is null and o.next_attempt_at <= $2 and o.claimed_until <= $2 \
         and not exists (select 1 from outbox p where p.order_id = o.order_id and p.topic = o.topic \
-        and p.delivered_at is null \
-        and p.dead_at is null and p.id < o.id) \
+        and p.delivered_at is null and p.skipped_at is null and p.id < o.id) \
         order by o.id limit $3 for update of o skip locked) \
         update outbox as m set claimed_until = $1, updated_at = $2 from ready where m.id = ready.id \
-        returning m.id, m.order_id, m.topic, m.dedupe_key, m.payload, m.attempts",
+        returning m.id, m.order_id, m.topic, m.dedupe_key, m.payload, m.attempts, m.first_failed_at",
     buyer_lock: "select pg_advisory_xact_lock(hashtext($1))",
     migrations: crate::migrate::POSTGRES,
     migration_lock: "select pg_advisory_xact_lock(7263541)",

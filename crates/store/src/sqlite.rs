@@ -316,12 +316,11 @@ crate::backend::store_impl! {
         returning order_id, kind, due_at",
     claim_outbox: "update outbox set claimed_until = $1, updated_at = $2 where id in ( \
         select o.id from outbox o where o.topic = $4 and o.delivered_at is null and o.dead_at is null \
-        and o.next_attempt_at <= $2 and o.claimed_until <= $2 \
+        and o.skipped_at is null and o.next_attempt_at <= $2 and o.claimed_until <= $2 \
         and not exists (select 1 from outbox p where p.order_id = o.order_id and p.topic = o.topic \
-        and p.delivered_at is null \
-        and p.dead_at is null and p.id < o.id) \
+        and p.delivered_at is null and p.skipped_at is null and p.id < o.id) \
         order by o.id limit $3) \
-        returning id, order_id, topic, dedupe_key, payload, attempts",
+        returning id, order_id, topic, dedupe_key, payload, attempts, first_failed_at",
     buyer_lock: "",
     migrations: crate::migrate::SQLITE,
     migration_lock: "",

@@ -10,6 +10,11 @@ use crate::support::*;
 const ROLES: &[(&str, &str, &[&str])] = &[
     ("POST", "/api/v1/accounts", &["admin"]),
     ("POST", "/api/v1/accounts/{id}/revoke", &["admin"]),
+    ("GET", "/api/v1/accounts/me", &["any"]),
+    ("POST", "/api/v1/accounts/{id}/email", &["admin"]),
+    ("GET", "/api/v1/admin/outbox", &["admin"]),
+    ("POST", "/api/v1/admin/outbox/{id}/retry", &["admin"]),
+    ("POST", "/api/v1/admin/outbox/{id}/skip", &["admin"]),
     ("POST", "/api/v1/products", &["seller"]),
     ("GET", "/api/v1/products/{id}", &["any"]),
     ("GET", "/api/v1/sellers/{id}", &["any"]),
@@ -195,7 +200,8 @@ async fn every_route_times_every_role_times_own_foreign_and_missing_order() {
                 let sub_resource = path.contains("{refund_id}")
                     || path.contains("{evidence_id}")
                     || path.contains("{penalty_id}")
-                    || path.starts_with("/api/v1/admin/queue/{id}");
+                    || path.starts_with("/api/v1/admin/queue/{id}")
+                    || path.starts_with("/api/v1/admin/outbox/{id}");
                 // A fresh order for each route, so earlier calls do not change the outcome.
                 let own = if order_scoped { market.verified().await } else { String::new() };
                 let id_for = |id: &str| {

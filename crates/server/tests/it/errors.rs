@@ -246,6 +246,7 @@ async fn the_test_clock_route_does_not_exist_without_the_flag() {
         std::sync::Arc::new(orderly_app::SystemClock),
         orderly_app::AppConfig {
             admin_token: Some(ADMIN_TOKEN.into()),
+            ..Default::default()
         },
     );
     let router = orderly_server::app(orderly_server::AppState::new(

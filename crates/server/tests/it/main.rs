@@ -4,6 +4,7 @@
 //!
 //! - `stories`: the stories of SPEC sections 3–9 through the API, one test per seed rule.
 //! - `desk`: the work queue, penalties, evidence, refund arrival, proposals, support.
+//! - `email`: e-mails through a real SMTP server: the story's mails, reminders, faults.
 //! - `errors`: problem+json for every failure path.
 //! - `faults`: a cut database link, a full disk, slow clients, guessed tokens, limits.
 //! - `authz`: every route × every role × own / foreign / missing order, from the route list.
@@ -14,6 +15,7 @@
 
 mod authz;
 mod desk;
+mod email;
 mod errors;
 mod faults;
 mod idempotency;

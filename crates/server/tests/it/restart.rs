@@ -183,11 +183,11 @@ async fn two_processes_on_one_database_fire_each_deadline_once() {
 /// app; returns the buyer and the product.
 async fn shop(app: &orderly_app::App) -> (orderly_store::Account, orderly_domain::ProductId) {
     let (seller, _) = app
-        .create_account(orderly_domain::Role::Seller, "S", |_| None)
+        .create_account(orderly_domain::Role::Seller, "S", None, |_| None)
         .await
         .expect("seller");
     let (buyer, _) = app
-        .create_account(orderly_domain::Role::Buyer, "B", |_| None)
+        .create_account(orderly_domain::Role::Buyer, "B", None, |_| None)
         .await
         .expect("buyer");
     let eur = orderly_domain::Currency::parse("EUR").expect("EUR");

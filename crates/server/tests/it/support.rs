@@ -73,18 +73,20 @@ impl TestApp {
         let store = orderly_store::connect(db_url, &Default::default())
             .await
             .unwrap_or_else(|error| panic!("open {db_url}: {error}"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
         let app = App::with_test_clock(
             store,
             setup.policy,
             Arc::new(TestClock::new(start)),
             AppConfig {
                 admin_token: Some(ADMIN_TOKEN.into()),
+                public_url: url.clone(),
+                ..Default::default()
             },
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("address"));
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let inner = Arc::new(app);
         let state = AppState::new(inner.clone(), setup.server);

@@ -256,23 +256,24 @@ async fn due_deadlines_are_claimed_once_and_paused_ones_not_at_all() {
             now,
         )
         .await;
+        // The first to run is the seller's reminder, 24 hours before the response window ends.
         assert_eq!(
             store.next_deadline(now).await.expect("next"),
-            Some(now + hours(72)),
+            Some(now + hours(48)),
             "{backend}"
         );
 
         // Nothing is due before its time.
         assert!(
             store
-                .claim_due_deadlines(now + hours(71), 100, 60)
+                .claim_due_deadlines(now + hours(47), 100, 60)
                 .await
                 .expect("claim")
                 .is_empty()
         );
 
-        // At 120 h the running order's seller response and handling time are due; the
-        // frozen order's timers are paused and not claimed.
+        // At 120 h the running order's reminders, seller response and handling time are
+        // due; the frozen order's timers are paused and not claimed.
         let later = now + hours(120);
         let due = store
             .claim_due_deadlines(later, 100, 60)
@@ -285,6 +286,8 @@ async fn due_deadlines_are_claimed_once_and_paused_ones_not_at_all() {
         assert_eq!(
             kinds,
             vec![
+                (running, DeadlineKind::ReminderSellerResponse),
+                (running, DeadlineKind::ReminderHandlingTime),
                 (running, DeadlineKind::SellerResponse),
                 (running, DeadlineKind::HandlingTime)
             ],
@@ -307,7 +310,7 @@ async fn due_deadlines_are_claimed_once_and_paused_ones_not_at_all() {
             Command::ExpireDeadline {
                 kind: DeadlineKind::SellerResponse,
             },
-            due[0].due_at,
+            due[2].due_at,
         )
         .await
         .expect("fires");
@@ -363,8 +366,8 @@ async fn an_ended_order_keeps_no_deadline_rows_so_no_worker_claims_it_again() {
         };
         assert_eq!(
             rows(store.clone()).await.len(),
-            2,
-            "{backend}: two timers armed"
+            3,
+            "{backend}: protection, its reminder and the no-tracking timer armed"
         );
         // Act: ... and completed by the buyer.
         let done = act(
@@ -466,17 +469,37 @@ async fn the_outbox_delivers_in_order_per_order_and_retries() {
             .await
             .expect("claim");
         assert_eq!(second[0].payload, "{\"n\":2}", "{backend}");
-        // Giving up on a message lets the rest flow and takes it out of the backlog.
+        // A message given up is dead: it leaves the backlog but holds back the order's later
+        // messages until an admin skips (or retries) it (SPEC 16.2).
         store
             .outbox_failed(second[0].id, "gone", None, retry_at)
             .await
             .expect("dead");
+        assert!(
+            store
+                .claim_outbox("webhook", retry_at, 10, 30)
+                .await
+                .expect("claim")
+                .is_empty(),
+            "{backend}: held back behind the dead one"
+        );
+        assert_eq!(store.outbox_backlog().await.expect("backlog"), 2);
+        let dead = store
+            .outbox_list(Some("dead"), None, None, 10)
+            .await
+            .expect("list");
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].last_error.as_deref(), Some("gone"));
+        store
+            .outbox_skip(second[0].id, retry_at)
+            .await
+            .expect("skip")
+            .expect("exists");
         let third = store
             .claim_outbox("webhook", retry_at, 10, 30)
             .await
             .expect("claim");
         assert_eq!(third[0].payload, "{\"n\":3}");
-        assert_eq!(store.outbox_backlog().await.expect("backlog"), 2);
     })
     .await;
 }

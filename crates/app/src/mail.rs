@@ -1,0 +1,198 @@
+//! E-mail delivery (SPEC 16.1): the outbox's `email` rows sent through a real SMTP server
+//! with lettre (rustls, pooled connections), at least once and in order per order, with
+//! the outbox's retry rules (`delivery`): a refused connection or a temporary (4xx) answer
+//! is retried with back-off; a permanent (5xx) refusal of the recipient marks the e-mail
+//! `dead` with the server's answer, for an admin to see and send again.
+//!
+//! The content was rendered when the command committed (`notify`); the address is the
+//! recipient account's at the time of sending. An account without an address gets no
+//! e-mail: the row is skipped, so the order's later e-mails are not held back.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use orderly_domain::AccountId;
+use orderly_store::{OutboxMessage, Store};
+use serde::Deserialize;
+
+use crate::delivery::{
+    BATCH, Delivered, LEASE_SECS, OutboxSettings, REQUEST_TIMEOUT_SECS, next_attempt,
+};
+use crate::error::AppError;
+
+/// Where e-mail goes and who it is from (`[email]`).
+#[derive(Clone)]
+pub struct EmailSettings {
+    /// `smtp://host:port`, `smtps://host:port`, with optional `user:password@`.
+    pub smtp_url: String,
+    /// The From address, e.g. `Shop <orders@shop.example>`.
+    pub from: String,
+}
+
+impl std::fmt::Debug for EmailSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailSettings")
+            .field("smtp_url", &redact(&self.smtp_url))
+            .field("from", &self.from)
+            .finish()
+    }
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// What `notify` wrote for one e-mail.
+#[derive(Debug, Deserialize)]
+struct Payload {
+    to: AccountId,
+    subject: String,
+    text: String,
+    html: String,
+}
+
+/// Sends e-mails from the outbox.
+pub struct EmailSender {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    settings: OutboxSettings,
+}
+
+impl EmailSender {
+    /// A sender for `settings`; an unusable URL or From address is an error at start-up.
+    pub fn new(email: &EmailSettings, settings: OutboxSettings) -> Result<Self, AppError> {
+        crate::delivery::install_crypto_provider();
+        let from: Mailbox = email.from.parse().map_err(|error| {
+            AppError::Unexpected(anyhow::anyhow!(
+                "[email] from `{}` is not an address: {error}",
+                email.from
+            ))
+        })?;
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&email.smtp_url)
+            .map_err(|error| {
+                AppError::Unexpected(anyhow::anyhow!(
+                    "[email] smtp_url `{}` cannot be used: {error}",
+                    redact(&email.smtp_url)
+                ))
+            })?
+            .timeout(Some(Duration::from_secs(REQUEST_TIMEOUT_SECS)))
+            .pool_config(lettre::transport::smtp::PoolConfig::new().max_size(4))
+            .build();
+        Ok(Self {
+            transport,
+            from,
+            settings,
+        })
+    }
+
+    /// Claims the e-mails ready at `now` and tries each once.
+    pub async fn deliver_once(
+        &self,
+        store: &dyn Store,
+        now: Timestamp,
+    ) -> Result<Delivered, AppError> {
+        let messages = store.claim_outbox("email", now, BATCH, LEASE_SECS).await?;
+        let mut round = Delivered::default();
+        for message in messages {
+            match self.send(store, &message).await {
+                Sent::Delivered => {
+                    store.outbox_delivered(message.id, now).await?;
+                    round.delivered += 1;
+                    metrics::counter!("orderly_emails_total", "outcome" => "delivered")
+                        .increment(1);
+                }
+                Sent::NoAddress => {
+                    store.outbox_skip(message.id, now).await?;
+                    metrics::counter!("orderly_emails_total", "outcome" => "no_address")
+                        .increment(1);
+                }
+                Sent::Retry(error) => {
+                    let retry_at = next_attempt(&message, now, self.settings.give_up_after);
+                    tracing::warn!(id = message.id, %error, dead = retry_at.is_none(), "e-mail delivery failed");
+                    store
+                        .outbox_failed(message.id, &error, retry_at, now)
+                        .await?;
+                    if retry_at.is_some() {
+                        round.failed += 1;
+                        metrics::counter!("orderly_emails_total", "outcome" => "failed")
+                            .increment(1);
+                    } else {
+                        round.dead += 1;
+                        metrics::counter!("orderly_emails_total", "outcome" => "dead").increment(1);
+                    }
+                }
+                Sent::Refused(error) => {
+                    tracing::warn!(id = message.id, %error, "the mail server refused the recipient for good");
+                    store.outbox_failed(message.id, &error, None, now).await?;
+                    round.dead += 1;
+                    metrics::counter!("orderly_emails_total", "outcome" => "dead").increment(1);
+                }
+            }
+        }
+        Ok(round)
+    }
+
+    async fn send(&self, store: &dyn Store, message: &OutboxMessage) -> Sent {
+        let payload: Payload = match serde_json::from_str(&message.payload) {
+            Ok(payload) => payload,
+            Err(error) => {
+                return Sent::Refused(format!("the stored e-mail cannot be read: {error}"));
+            }
+        };
+        let account = match store.account(payload.to).await {
+            Ok(account) => account,
+            Err(error) => {
+                return Sent::Retry(format!("the recipient could not be looked up: {error}"));
+            }
+        };
+        let Some((name, address)) =
+            account.and_then(|account| account.email.map(|email| (account.name, email)))
+        else {
+            return Sent::NoAddress;
+        };
+        let to = match address.parse::<lettre::Address>() {
+            Ok(address) => Mailbox::new(Some(name), address),
+            Err(error) => return Sent::Refused(format!("`{address}` is not an address: {error}")),
+        };
+        let email = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(payload.subject)
+            // Stable across retries, so a mail client shows a repeated delivery once.
+            .message_id(Some(format!(
+                "<{}@orderly>",
+                message.dedupe_key.replace(':', ".")
+            )))
+            .multipart(MultiPart::alternative_plain_html(
+                payload.text,
+                payload.html,
+            ));
+        let email = match email {
+            Ok(email) => email,
+            Err(error) => return Sent::Refused(format!("the e-mail cannot be built: {error}")),
+        };
+        match self.transport.send(email).await {
+            Ok(_) => Sent::Delivered,
+            Err(error) if error.is_permanent() => {
+                Sent::Refused(format!("the mail server refused it: {error}"))
+            }
+            Err(error) => Sent::Retry(format!("the mail server could not take it: {error}")),
+        }
+    }
+}
+
+enum Sent {
+    Delivered,
+    NoAddress,
+    /// Try again later (connection refused, 4xx, timeout).
+    Retry(String),
+    /// Permanently refused (5xx): dead at once.
+    Refused(String),
+}
