@@ -31,6 +31,12 @@ impl Clock for SystemClock {
     }
 }
 
+/// The real time, whatever clock the business runs on: for checks that are about the
+/// real world, such as how old a callback's signature is.
+pub fn wall_clock_now() -> Timestamp {
+    SystemClock.now()
+}
+
 /// A clock that stands still until it is moved.
 pub struct TestClock {
     now: Mutex<Timestamp>,

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod delivery;
 pub mod error;
 pub mod evidence;
+pub mod integrations;
 pub mod mail;
 pub mod notify;
 pub mod outbox;

@@ -107,6 +107,12 @@ pub fn changes(
                 format!("Verify a payment of {amount_minor} by {method}"),
                 support_due,
             ),
+            EventKind::PaymentVerificationOverdue => open(
+                "payment_verification",
+                format!("payment:{seq}"),
+                "The payment provider has not answered for a day: verify the payment".into(),
+                Some(event.at),
+            ),
             EventKind::PaymentVerified | EventKind::PaymentDeclined => {
                 settle(
                     &mut settled,

@@ -41,11 +41,14 @@ pub struct AppConfig {
     pub public_url: String,
     /// How long the outbox keeps trying and keeps what it delivered.
     pub outbox: crate::delivery::OutboxSettings,
+    /// The key integration secrets are derived from (`[integrations] signing_key`); when
+    /// empty, a random key kept in the database.
+    pub integration_signing_key: Option<String>,
 }
 
-/// Turns the order after a command into the response the caller gets, so that a retried
-/// request can replay it byte for byte.
-pub type Render = Arc<dyn Fn(&Order) -> (u16, String) + Send + Sync>;
+/// Turns the order after a command (and the events it just recorded) into the response the
+/// caller gets, so that a retried request can replay it byte for byte.
+pub type Render = Arc<dyn Fn(&Order, &[orderly_domain::Event]) -> (u16, String) + Send + Sync>;
 
 /// An `Idempotency-Key` reserved for one request (SPEC 15.20): its answer is stored in
 /// the same transaction as the request's work, under the reservation's owner.
@@ -148,6 +151,14 @@ impl App {
             last_purge: std::sync::Mutex::new(None),
             deliveries: tokio::sync::Notify::new(),
         }
+    }
+
+    /// The configured integration signing key, if any.
+    pub(crate) fn signing_key_configured(&self) -> Option<&str> {
+        self.config
+            .integration_signing_key
+            .as_deref()
+            .filter(|key| !key.is_empty())
     }
 
     /// How long delivered outbox rows are kept.
@@ -600,7 +611,7 @@ impl App {
         let viewer = match actor {
             Actor::Buyer(id) => Viewer::Buyer(id),
             Actor::Seller(id) => Viewer::Seller(id),
-            Actor::Admin(_) | Actor::System => Viewer::Everyone,
+            Actor::Admin(_) | Actor::System | Actor::Provider(_) => Viewer::Everyone,
         };
         Ok(self
             .store
@@ -966,7 +977,7 @@ fn to_batch(
     };
     let idempotency = match (idempotency, actor.account_id()) {
         (Some(idempotency), Some(_)) => {
-            let (status, body) = (idempotency.render)(&decision.order);
+            let (status, body) = (idempotency.render)(&decision.order, &decision.events);
             Some(idempotency.request.answer(status, body))
         }
         _ => None,
@@ -1005,6 +1016,11 @@ fn parse_email(text: &str) -> Result<String, AppError> {
 
 /// The longest e-mail address accepted (RFC 5321's path limit).
 pub const EMAIL_LEN_MAX: usize = 254;
+
+/// A 422 for `field`, for the app's other modules.
+pub(crate) fn validation_error(field: &'static str, detail: impl Into<String>) -> AppError {
+    validation(field, detail)
+}
 
 fn validation(field: &'static str, detail: impl Into<String>) -> AppError {
     AppError::Rejected(Rejection::Validation {

@@ -17,6 +17,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub email: EmailConfig,
     pub outbox: OutboxConfig,
+    pub integrations: IntegrationsConfig,
     pub log: LogConfig,
     pub webhooks: WebhookConfig,
     /// The marketplace's policy (SPEC 12): deadline lengths and the rules the seeds
@@ -57,6 +58,16 @@ pub struct EmailConfig {
     pub smtp_url: String,
     /// The From address.
     pub from: String,
+}
+
+/// Carriers and payment providers (SPEC 16.6).
+#[derive(Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntegrationsConfig {
+    /// The key every integration's secret is derived from (no secret is stored); set it
+    /// through ORDERLY__INTEGRATIONS__SIGNING_KEY. Empty: a random key kept in the
+    /// database, so anyone who reads the database could sign callbacks.
+    pub signing_key: String,
 }
 
 /// The outbox (SPEC 16.2).
@@ -131,6 +142,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             email: EmailConfig::default(),
             outbox: OutboxConfig::default(),
+            integrations: IntegrationsConfig::default(),
             log: LogConfig::default(),
             webhooks: WebhookConfig::default(),
             policy: toml::Table::new(),
@@ -412,6 +424,12 @@ from = "orderly <orderly@localhost>"
 give_up_after = "3d"
 # Delivered messages are deleted after this long.
 keep_delivered = "7d"
+
+[integrations]
+# Carriers and payment providers sign their callbacks with secrets derived from this key
+# (none is stored). Set it through ORDERLY__INTEGRATIONS__SIGNING_KEY, 32+ random
+# characters. Empty: a random key kept in the database.
+signing_key = ""
 
 [webhooks]
 # Every domain event is POSTed here, signed with `secret` (header Orderly-Signature:

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod bench_http;
+mod callback;
 mod config;
 mod serve;
 mod story;
@@ -81,6 +82,11 @@ enum Commands {
         #[arg(long, default_value = "sqlite://orderly.db")]
         db: String,
     },
+    /// Sign and send a carrier's or payment provider's callback, as the integration would.
+    Callback {
+        #[command(subcommand)]
+        what: CallbackCommand,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -99,6 +105,48 @@ enum AccountCommand {
         name: String,
         #[arg(long, default_value = "sqlite://orderly.db")]
         db: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum CallbackCommand {
+    /// A tracking scan: `orderly callback carrier --tracking JD014600 --status delivered`.
+    Carrier {
+        /// The service's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// The integration's id (from `POST /api/v1/integrations`).
+        #[arg(long)]
+        integration: String,
+        /// The integration's secret.
+        #[arg(long, env = "ORDERLY_INTEGRATION_SECRET")]
+        secret: String,
+        #[arg(long, default_value = "DHL")]
+        carrier: String,
+        #[arg(long)]
+        tracking: String,
+        /// in_transit, out_for_delivery, delivered, delivery_failed or returned_to_sender.
+        #[arg(long)]
+        status: String,
+        #[arg(long)]
+        location: Option<String>,
+    },
+    /// A payment verdict or refund settlement.
+    Payment {
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        #[arg(long)]
+        integration: String,
+        #[arg(long, env = "ORDERLY_INTEGRATION_SECRET")]
+        secret: String,
+        #[arg(long)]
+        order: String,
+        /// payment_verified, payment_declined or refund_settled.
+        #[arg(long)]
+        kind: String,
+        /// The refund, for refund_settled.
+        #[arg(long)]
+        refund: Option<u32>,
     },
 }
 
@@ -223,6 +271,42 @@ fn main() -> std::process::ExitCode {
             let store = orderly_store::connect(&db, &Default::default()).await?;
             report_integrity(store.check_integrity().await?)
         }),
+        Commands::Callback {
+            what:
+                CallbackCommand::Carrier {
+                    url,
+                    integration,
+                    secret,
+                    carrier,
+                    tracking,
+                    status,
+                    location,
+                },
+        } => block_on(
+            callback::Callback::carrier(
+                url,
+                integration,
+                secret,
+                carrier,
+                tracking,
+                status,
+                location,
+            )
+            .send(),
+        ),
+        Commands::Callback {
+            what:
+                CallbackCommand::Payment {
+                    url,
+                    integration,
+                    secret,
+                    order,
+                    kind,
+                    refund,
+                },
+        } => block_on(
+            callback::Callback::payment(url, integration, secret, order, kind, refund).send(),
+        ),
         Commands::Bench {
             what:
                 Bench::Http {

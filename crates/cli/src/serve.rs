@@ -48,7 +48,14 @@ pub async fn run(config: Config, options: ServeOptions) -> anyhow::Result<()> {
         admin_token: options.admin_token.clone(),
         public_url: public_url.clone(),
         outbox,
+        integration_signing_key: Some(config.integrations.signing_key.clone())
+            .filter(|key| !key.is_empty()),
     };
+    if config.integrations.signing_key.is_empty() {
+        tracing::warn!(
+            "no [integrations] signing_key: integration secrets are derived from a key kept in the database; set ORDERLY__INTEGRATIONS__SIGNING_KEY to keep them safe from a database leak"
+        );
+    }
     let app = Arc::new(if options.test_clock {
         #[allow(
             clippy::disallowed_methods,

@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::AccountId;
 
-/// The four kinds of actor of SPEC section 1.
+/// The kinds of actor of SPEC section 1: the people, orderly's own timers, and the
+/// carriers and payment providers that call in (SPEC 16.6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -12,6 +13,7 @@ pub enum Role {
     Seller,
     Admin,
     System,
+    Provider,
 }
 
 impl Role {
@@ -21,6 +23,7 @@ impl Role {
             Role::Seller => "seller",
             Role::Admin => "admin",
             Role::System => "system",
+            Role::Provider => "provider",
         }
     }
 }
@@ -34,6 +37,8 @@ pub enum Actor {
     Admin(AccountId),
     /// orderly's own timers (section 5).
     System,
+    /// A carrier or payment provider, through its signed callbacks: the integration's id.
+    Provider(AccountId),
 }
 
 impl Actor {
@@ -43,12 +48,15 @@ impl Actor {
             Actor::Seller(_) => Role::Seller,
             Actor::Admin(_) => Role::Admin,
             Actor::System => Role::System,
+            Actor::Provider(_) => Role::Provider,
         }
     }
 
     pub fn account_id(&self) -> Option<AccountId> {
         match self {
-            Actor::Buyer(id) | Actor::Seller(id) | Actor::Admin(id) => Some(*id),
+            Actor::Buyer(id) | Actor::Seller(id) | Actor::Admin(id) | Actor::Provider(id) => {
+                Some(*id)
+            }
             Actor::System => None,
         }
     }

@@ -28,7 +28,9 @@ pub use ledger::{Escrow, LedgerAccount, LedgerEntry};
 pub use money::{Currency, Money, MoneyError};
 pub use order::actions::{allowed_actions, guidance};
 pub use order::apply::{apply, replay};
-pub use order::command::{Action, CatalogueLine, ClaimDecision, Command, PlaceOrder, ReturnKind};
+pub use order::command::{
+    Action, CatalogueLine, ClaimDecision, Command, PlaceOrder, ReturnKind, ScanStatus,
+};
 pub use order::deadline::{Deadline, DeadlineKind};
 pub use order::decide::{Decision, check, decide, place};
 pub use order::event::{Event, EventKind};

@@ -115,7 +115,13 @@ pub enum Verification {
     After(Window),
     /// Support verifies every payment; nothing happens by itself.
     Manual,
+    /// The payment provider answers through its callback; a payment it has not answered
+    /// within a day is handed to support (SPEC 16.6).
+    Provider,
 }
+
+/// How long the provider has before an unverified payment goes to support.
+pub const PROVIDER_VERIFICATION_HOURS: i64 = 24;
 
 impl Verification {
     /// When the simulated provider approves a payment made at `start`; `None` when a
@@ -123,7 +129,7 @@ impl Verification {
     pub fn end(self, start: Timestamp, holidays: &[Date]) -> Option<Timestamp> {
         match self {
             Verification::After(window) => Some(window.end(start, holidays)),
-            Verification::Manual => None,
+            Verification::Manual | Verification::Provider => None,
         }
     }
 }
@@ -133,11 +139,12 @@ impl TryFrom<String> for Verification {
     fn try_from(text: String) -> Result<Self, Self::Error> {
         match text.trim() {
             "manual" => Ok(Verification::Manual),
+            "provider" => Ok(Verification::Provider),
             other => other
                 .parse()
                 .map(Verification::After)
                 .map_err(|error: String| {
-                    format!("{error}, or \"manual\" for support to verify every payment")
+                    format!("{error}, or \"manual\" for support to verify every payment, or \"provider\" to wait for the payment provider's callback")
                 }),
         }
     }
@@ -148,6 +155,7 @@ impl From<Verification> for String {
         match verification {
             Verification::After(window) => window.to_string(),
             Verification::Manual => "manual".into(),
+            Verification::Provider => "provider".into(),
         }
     }
 }

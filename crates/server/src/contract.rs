@@ -69,6 +69,26 @@ pub fn fault_schema() -> Object {
     codes(["buyer", "seller"], "Who pays the return shipping.")
 }
 
+pub fn integration_kind_schema() -> Object {
+    codes(["carrier", "payment"], "What the integration reports.")
+}
+
+pub fn scan_status_schema() -> Object {
+    codes(
+        orderly_domain::ScanStatus::ALL
+            .iter()
+            .map(|status| status.code()),
+        "What the carrier's scan says.",
+    )
+}
+
+pub fn payment_event_schema() -> Object {
+    codes(
+        ["payment_verified", "payment_declined", "refund_settled"],
+        "What the payment provider reports.",
+    )
+}
+
 pub fn outbox_status_schema() -> Object {
     codes(
         ["pending", "dead", "delivered", "skipped"],

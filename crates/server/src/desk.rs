@@ -265,15 +265,16 @@ pub async fn add_note(
     let author = caller.id().as_uuid();
     let text = input.text.trim().to_owned();
     let now = state.app.now();
-    let render: orderly_app::Render = std::sync::Arc::new(move |order: &Order| {
-        let note = NoteDocument {
-            id: order.version,
-            text: text.clone(),
-            author_id: Some(author),
-            created_at: now,
-        };
-        (201, serde_json::to_string(&note).expect("serialisable"))
-    });
+    let render: orderly_app::Render =
+        std::sync::Arc::new(move |order: &Order, _: &[orderly_domain::Event]| {
+            let note = NoteDocument {
+                id: order.version,
+                text: text.clone(),
+                author_id: Some(author),
+                created_at: now,
+            };
+            (201, serde_json::to_string(&note).expect("serialisable"))
+        });
     let request = RequestKey::post(&uri, &body);
     respond::command(
         &state,

@@ -779,6 +779,16 @@ pub struct EscrowDto {
     pub captured: i64,
 }
 
+/// One carrier scan.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ScanDto {
+    /// `in_transit`, `out_for_delivery`, `delivered`, `delivery_failed` or
+    /// `returned_to_sender`.
+    pub status: String,
+    pub at: Timestamp,
+    pub location: Option<String>,
+}
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ShipmentDto {
     pub carrier: String,
@@ -832,6 +842,8 @@ pub struct OrderDocument {
     /// The latest claim in any state, including settled or closed ones.
     pub latest_claim: Option<ClaimDto>,
     pub shipment: Option<ShipmentDto>,
+    /// The carrier's scans, oldest first (SPEC 16.6).
+    pub tracking: Vec<ScanDto>,
     pub delivered_at: Option<Timestamp>,
     pub extension: Option<ExtensionDto>,
     /// The seller's latest proposal that the buyer cancel.
@@ -899,6 +911,15 @@ impl OrderDocument {
                 tracking_number: shipment.tracking_number.clone(),
                 shipped_at: shipment.shipped_at,
             }),
+            tracking: order
+                .tracking
+                .iter()
+                .map(|scan| ScanDto {
+                    status: scan.status.code().to_owned(),
+                    at: scan.at,
+                    location: scan.location.clone(),
+                })
+                .collect(),
             delivered_at: order.delivered_at,
             extension: order.extension.as_ref().map(|extension| ExtensionDto {
                 days: extension.days,

@@ -32,6 +32,10 @@ pub enum ApiError {
     Rejected(Rejection),
     /// No token, or a token nobody holds.
     Unauthorized,
+    /// A callback whose signature, timestamp or integration is not valid.
+    BadSignature,
+    /// A carrier's scan for a carrier and tracking number no order shipped with.
+    UnknownShipment,
     /// Body is not JSON at all.
     MalformedJson(String),
     /// JSON of the wrong shape: unknown fields, wrong types, missing fields.
@@ -126,6 +130,18 @@ impl ApiError {
                 "unauthorized",
                 "Send a valid API token as `Authorization: Bearer <token>`.".to_owned(),
                 None,
+            ),
+            ApiError::BadSignature => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "The callback is not signed by a live integration: send Orderly-Integration and Orderly-Signature (t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">), with the current secret and the current time.".to_owned(),
+                None,
+            ),
+            ApiError::UnknownShipment => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_shipment",
+                "No order was shipped with this carrier and tracking number.".to_owned(),
+                Some("tracking_number".to_owned()),
             ),
             ApiError::MalformedJson(detail) => (
                 StatusCode::BAD_REQUEST,

@@ -27,7 +27,8 @@ impl Caller {
         match self.0.role {
             Role::Buyer => Actor::Buyer(self.0.id),
             Role::Seller => Actor::Seller(self.0.id),
-            Role::Admin | Role::System => Actor::Admin(self.0.id),
+            // Accounts are buyers, sellers or admins; the other roles never sign in.
+            Role::Admin | Role::System | Role::Provider => Actor::Admin(self.0.id),
         }
     }
 

@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod callbacks;
 pub mod contract;
 pub mod desk;
 pub mod dto;
@@ -103,6 +104,7 @@ impl AppState {
         (name = "accounts", description = "Accounts and API tokens"),
         (name = "catalogue", description = "Products and sellers"),
         (name = "messages", description = "The order's message thread (SPEC 9)"),
+        (name = "integrations", description = "Carriers and payment providers, and their signed callbacks (SPEC 16.6)"),
         (name = "support desk", description = "The work queue, internal notes and penalties (SPEC 16.3)"),
         (name = "test clock", description = "Only with `serve --test-clock`"),
         (name = "operations", description = "Health, readiness")
@@ -128,6 +130,11 @@ fn api(test_clock: bool) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::create_account))
         .routes(routes!(routes::me))
         .routes(routes!(routes::set_email))
+        .routes(routes!(callbacks::register, callbacks::list))
+        .routes(routes!(callbacks::rotate))
+        .routes(routes!(callbacks::revoke))
+        .routes(routes!(callbacks::carrier))
+        .routes(routes!(callbacks::payment))
         .routes(routes!(desk::list_outbox))
         .routes(routes!(desk::retry_outbox))
         .routes(routes!(desk::skip_outbox))

@@ -68,25 +68,28 @@ async fn begin(
     let Some(key) = idempotency_key(headers)? else {
         return Ok(Begin::NoKey);
     };
+    begin_key(state, caller.id(), key, request).await
+}
+
+/// Reserves `key` for `account`, or says what happened to it before.
+async fn begin_key(
+    state: &AppState,
+    account: orderly_domain::AccountId,
+    key: String,
+    request: &RequestKey<'_>,
+) -> Result<Begin, ApiError> {
     let print = fingerprint(request.method, request.path, request.body);
     let now = state.app.now();
     let owner = orderly_app::service::new_id().to_string();
     match state
         .app
         .store
-        .idempotency_begin(
-            caller.id(),
-            &key,
-            &print,
-            &owner,
-            now,
-            IDEMPOTENCY_STALE_SECS,
-        )
+        .idempotency_begin(account, &key, &print, &owner, now, IDEMPOTENCY_STALE_SECS)
         .await
         .map_err(orderly_app::AppError::from)?
     {
         IdempotencyBegin::Started => Ok(Begin::Started(KeyedRequest {
-            account_id: caller.id(),
+            account_id: account,
             key,
             fingerprint: print,
             owner,
@@ -209,7 +212,41 @@ where
     F: FnOnce(Option<Idempotency>) -> Fut,
     Fut: Future<Output = Result<orderly_store::Committed, orderly_app::AppError>>,
 {
-    let started = match begin(state, caller, headers, &request).await {
+    let begun = begin(state, caller, headers, &request).await;
+    run_committed(state, begun, render, run).await
+}
+
+/// A command from a carrier or payment provider: idempotent by the provider's own event
+/// id (`key`), under the integration's id, with the answer stored in the command's
+/// transaction; a repeated event answers as the first time and applies nothing again.
+pub async fn provider_command(
+    state: &AppState,
+    integration: orderly_domain::AccountId,
+    key: String,
+    request: RequestKey<'_>,
+    order_id: OrderId,
+    command: Command,
+    render: Render,
+) -> Response {
+    let begun = begin_key(state, integration, key, &request).await;
+    let actor = orderly_domain::Actor::Provider(integration);
+    run_committed(state, begun, render, |idempotency| {
+        state.app.command(actor, order_id, command, idempotency)
+    })
+    .await
+}
+
+async fn run_committed<F, Fut>(
+    state: &AppState,
+    begun: Result<Begin, ApiError>,
+    render: Render,
+    run: F,
+) -> Response
+where
+    F: FnOnce(Option<Idempotency>) -> Fut,
+    Fut: Future<Output = Result<orderly_store::Committed, orderly_app::AppError>>,
+{
+    let started = match begun {
         Err(error) => return error.into_response(),
         Ok(Begin::Replay(response)) => return response,
         Ok(Begin::NoKey) => None,
@@ -221,7 +258,12 @@ where
     });
     match run(idempotency).await {
         Ok(committed) => {
-            let (status, body) = render(&committed.order);
+            let events: Vec<orderly_domain::Event> = committed
+                .events
+                .into_iter()
+                .map(|stored| stored.event)
+                .collect();
+            let (status, body) = render(&committed.order, &events);
             json_response(status, body)
         }
         Err(error) => match started {
@@ -309,7 +351,7 @@ pub fn order_render(state: &AppState, caller: &Caller, status: fn(&Order) -> u16
     let actor = caller.actor();
     let now = state.app.now();
     let policy = state.app.policy.clone();
-    Arc::new(move |order: &Order| {
+    Arc::new(move |order: &Order, _: &[orderly_domain::Event]| {
         let document = crate::dto::OrderDocument::new(order, actor, now, &policy);
         (
             status(order),

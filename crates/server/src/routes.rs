@@ -46,7 +46,7 @@ fn require_role(caller: &Caller, role: Role, action: &'static str) -> Result<(),
         allowed: match role {
             Role::Buyer => "buyers",
             Role::Seller => "sellers",
-            Role::Admin | Role::System => "platform admins",
+            Role::Admin | Role::System | Role::Provider => "platform admins",
         },
     }))
 }
@@ -787,16 +787,17 @@ pub async fn send_message(
         Ok(parsed) => parsed,
         Err(error) => return error.into_response(),
     };
-    let render: orderly_app::Render = std::sync::Arc::new(|order: &Order| {
-        let message = order
-            .last_message
-            .as_ref()
-            .expect("a message was just sent");
-        (
-            201,
-            serde_json::to_string(&message_document(message)).expect("serialisable"),
-        )
-    });
+    let render: orderly_app::Render =
+        std::sync::Arc::new(|order: &Order, _: &[orderly_domain::Event]| {
+            let message = order
+                .last_message
+                .as_ref()
+                .expect("a message was just sent");
+            (
+                201,
+                serde_json::to_string(&message_document(message)).expect("serialisable"),
+            )
+        });
     let request = RequestKey::post(&uri, &body);
     respond::command(
         &state, &caller, &headers, request, order_id, command, render,
@@ -1472,23 +1473,24 @@ pub async fn add_evidence(
     print_body.extend_from_slice(form.note.as_deref().unwrap_or("").as_bytes());
     let print_body = Body(axum::body::Bytes::from(print_body));
     let key = RequestKey::post(&uri, &print_body);
-    let render: orderly_app::Render = std::sync::Arc::new(|order: &Order| {
-        let file = order
-            .claim
-            .as_ref()
-            .and_then(|claim| claim.evidence.last())
-            .expect("evidence was just added");
-        let document = EvidenceDocument {
-            id: file.id.as_uuid(),
-            filename: file.filename.clone(),
-            content_type: file.content_type.clone(),
-            size: file.size,
-            uploaded_by: file.uploaded_by.code().to_owned(),
-            uploaded_at: file.uploaded_at,
-            note: file.note.clone(),
-        };
-        (201, serde_json::to_string(&document).expect("serialisable"))
-    });
+    let render: orderly_app::Render =
+        std::sync::Arc::new(|order: &Order, _: &[orderly_domain::Event]| {
+            let file = order
+                .claim
+                .as_ref()
+                .and_then(|claim| claim.evidence.last())
+                .expect("evidence was just added");
+            let document = EvidenceDocument {
+                id: file.id.as_uuid(),
+                filename: file.filename.clone(),
+                content_type: file.content_type.clone(),
+                size: file.size,
+                uploaded_by: file.uploaded_by.code().to_owned(),
+                uploaded_at: file.uploaded_at,
+                note: file.note.clone(),
+            };
+            (201, serde_json::to_string(&document).expect("serialisable"))
+        });
     let actor = caller.actor();
     let app = state.app.clone();
     respond::committed_with(

@@ -51,6 +51,11 @@ impl SimConfig {
         if rng.chance(50) {
             self.policy.statutory_withdrawal_days = Some(7);
         }
+        match rng.below(4) {
+            0 => self.policy.payment_verification = orderly_domain::Verification::Manual,
+            1 => self.policy.payment_verification = orderly_domain::Verification::Provider,
+            _ => {}
+        }
         if rng.chance(50) {
             self.policy.payment_window = orderly_domain::Window::Days(7);
             self.policy.seller_response_window = orderly_domain::Window::Days(14);
@@ -181,6 +186,7 @@ struct Sim<'c> {
 
 const ADMIN: AccountId = AccountId::from_uuid(Uuid::from_u128(0xad));
 const STRANGER: AccountId = AccountId::from_uuid(Uuid::from_u128(0x5747));
+const PROVIDER: AccountId = AccountId::from_uuid(Uuid::from_u128(0x9a7e));
 
 impl<'c> Sim<'c> {
     fn new(config: &'c SimConfig) -> Self {
@@ -260,10 +266,12 @@ impl<'c> Sim<'c> {
         }
         let index = self.rng.below(self.slots.len() as u64) as usize;
         let (buyer, seller) = (self.slots[index].buyer, self.slots[index].seller);
-        let actor = match self.rng.below(20) {
+        let actor = match self.rng.below(22) {
             0..=8 => Actor::Buyer(buyer),
             9..=15 => Actor::Seller(seller),
             16..=18 => Actor::Admin(ADMIN),
+            // A carrier or payment provider, through its callbacks (SPEC 16.6).
+            19 | 20 => Actor::Provider(PROVIDER),
             _ => *self
                 .rng
                 .pick(&[Actor::Buyer(STRANGER), Actor::Seller(STRANGER)]),
@@ -469,10 +477,11 @@ impl<'c> Sim<'c> {
     fn check_agreement(&self, index: usize) -> Result<(), String> {
         let slot = &self.slots[index];
         let policy = &self.config.policy;
-        let actor = match self.step % 3 {
+        let actor = match self.step % 4 {
             0 => Actor::Buyer(slot.buyer),
             1 => Actor::Seller(slot.seller),
-            _ => Actor::Admin(ADMIN),
+            2 => Actor::Admin(ADMIN),
+            _ => Actor::Provider(PROVIDER),
         };
         for action in Action::ALL.iter().copied() {
             let command = Command::sample(action, &slot.order, policy);
@@ -602,6 +611,12 @@ impl<'c> Sim<'c> {
                 *amount_minor = rng.amount_near(order.refundable_minor());
             }
             Command::ProposeCancellation { reason } => *reason = *rng.pick(CancelReason::ALL),
+            // Scans in any order, at any time around now, duplicates included.
+            Command::RecordScan { status, at, .. } => {
+                *status = *rng.pick(orderly_domain::ScanStatus::ALL);
+                let skew = SignedDuration::from_mins(rng.below(6 * 60) as i64 - 3 * 60);
+                *at = self.now + skew;
+            }
             Command::RequestExtension { days, .. } => *days = rng.below(33) as u32,
             Command::SendMessage { body } => {
                 if rng.chance(30)
@@ -666,6 +681,11 @@ fn check_deadlines_follow_policy(
                 // when it is issued, below.
                 Kind::RefundOverdue => None,
                 Kind::ProposalResponse => Some(policy.seller_response_window.end(now, holidays)),
+                Kind::VerificationOverdue => Some(
+                    now + SignedDuration::from_hours(
+                        orderly_domain::policy::PROVIDER_VERIFICATION_HOURS,
+                    ),
+                ),
                 // A reminder: the lead time before the deadline it announces.
                 Kind::ReminderSellerResponse
                 | Kind::ReminderClaimResponse

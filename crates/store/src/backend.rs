@@ -5,8 +5,10 @@
 
 /// Generates `impl Store for $store` for the backend `$db`.
 ///
-/// - `begin`: the statement that opens a write transaction (`BEGIN IMMEDIATE` on SQLite,
-///   so the write lock is taken up front; `BEGIN` on PostgreSQL).
+/// - `begin`: the statement that opens every write transaction (`BEGIN IMMEDIATE` on
+///   SQLite, so the write lock is taken up front: a deferred transaction that reads and
+///   then writes fails at once with "database is locked" when another writer went first,
+///   whatever the busy timeout; `BEGIN` on PostgreSQL).
 /// - `lock_order`: the query that reads an order's state inside that transaction
 ///   (PostgreSQL adds `for update`, holding the row for the whole command).
 /// - `claim_deadlines`, `claim_outbox`: the claiming updates (PostgreSQL adds
@@ -45,6 +47,7 @@ macro_rules! store_impl {
         #[async_trait]
         impl Store for $store {
             async fn migrate(&self) -> Result<(), StoreError> {
+                let _turn = self.write_turn().await?;
                 let mut tx = self.pool.begin_with($begin).await?;
                 if !$migration_lock.is_empty() {
                     sqlx::query($migration_lock).execute(&mut *tx).await?;
@@ -229,6 +232,7 @@ macro_rules! store_impl {
             }
 
             async fn claim_due_deadlines(&self, now: Timestamp, limit: u32, lease_secs: i64) -> Result<Vec<DueDeadline>, StoreError> {
+                let _turn = self.write_turn().await?;
                 let mut tx = self.pool.begin_with($begin).await?;
                 let rows = sqlx::query($claim_deadlines)
                     .bind(micros(now) + lease_secs * 1_000_000)
@@ -265,6 +269,7 @@ macro_rules! store_impl {
             }
 
             async fn claim_outbox(&self, topic: &str, now: Timestamp, limit: u32, lease_secs: i64) -> Result<Vec<OutboxMessage>, StoreError> {
+                let _turn = self.write_turn().await?;
                 let mut tx = self.pool.begin_with($begin).await?;
                 let rows = sqlx::query($claim_outbox)
                     .bind(micros(now) + lease_secs * 1_000_000)
@@ -293,6 +298,7 @@ macro_rules! store_impl {
             }
 
             async fn outbox_delivered(&self, id: i64, now: Timestamp) -> Result<(), StoreError> {
+                let _turn = self.write_turn().await?;
                 sqlx::query("update outbox set delivered_at = $1, updated_at = $1, claimed_until = 0 where id = $2")
                     .bind(micros(now))
                     .bind(id)
@@ -302,8 +308,9 @@ macro_rules! store_impl {
             }
 
             async fn outbox_failed(&self, id: i64, error: &str, retry_at: Option<Timestamp>, now: Timestamp) -> Result<(), StoreError> {
+                let _turn = self.write_turn().await?;
                 let error: String = error.chars().take(1_000).collect();
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with($begin).await?;
                 sqlx::query(
                     "update outbox set attempts = attempts + 1, last_error = $1, claimed_until = 0, \
                      next_attempt_at = coalesce($2, next_attempt_at), dead_at = case when $2 is null then $3 else null end, \
@@ -384,7 +391,8 @@ macro_rules! store_impl {
             }
 
             async fn outbox_retry(&self, id: i64, now: Timestamp) -> Result<Option<crate::OutboxEntry>, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let _turn = self.write_turn().await?;
+                let mut tx = self.pool.begin_with($begin).await?;
                 sqlx::query(
                     "update outbox set dead_at = null, skipped_at = null, first_failed_at = null, next_attempt_at = $1, \
                      claimed_until = 0, updated_at = $1 where id = $2 and delivered_at is null",
@@ -403,7 +411,8 @@ macro_rules! store_impl {
             }
 
             async fn outbox_skip(&self, id: i64, now: Timestamp) -> Result<Option<crate::OutboxEntry>, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let _turn = self.write_turn().await?;
+                let mut tx = self.pool.begin_with($begin).await?;
                 sqlx::query(
                     "update outbox set skipped_at = $1, claimed_until = 0, updated_at = $1 \
                      where id = $2 and delivered_at is null and skipped_at is null",
@@ -422,6 +431,7 @@ macro_rules! store_impl {
             }
 
             async fn outbox_purge_delivered(&self, before: Timestamp) -> Result<u64, StoreError> {
+                let _turn = self.write_turn().await?;
                 let deleted = sqlx::query("delete from outbox where delivered_at is not null and delivered_at < $1")
                     .bind(micros(before))
                     .execute(&self.pool)
@@ -429,8 +439,95 @@ macro_rules! store_impl {
                 Ok(deleted.rows_affected())
             }
 
+            async fn create_integration(&self, integration: &crate::Integration, answer: Option<&IdempotentResponse>) -> Result<(), StoreError> {
+                let _turn = self.write_turn().await?;
+                let mut tx = self.pool.begin_with($begin).await?;
+                sqlx::query(
+                    "insert into integrations (id, kind, name, secret_version, previous_version, previous_valid_until, revoked_at, created_at, updated_at) \
+                     values ($1, $2, $3, $4, null, null, null, $5, $5)",
+                )
+                .bind(integration.id.to_string())
+                .bind(&integration.kind)
+                .bind(&integration.name)
+                .bind(i64::from(integration.secret_version))
+                .bind(micros(integration.created_at))
+                .execute(&mut *tx)
+                .await?;
+                if let Some(answer) = answer {
+                    write_idempotency(&mut tx, answer, micros(integration.created_at)).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn integration(&self, id: uuid::Uuid) -> Result<Option<crate::Integration>, StoreError> {
+                let row = sqlx::query(AssertSqlSafe(format!("select {INTEGRATION_COLUMNS} from integrations where id = $1")))
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(decode_integration).transpose()
+            }
+
+            async fn integrations(&self) -> Result<Vec<crate::Integration>, StoreError> {
+                let rows = sqlx::query(AssertSqlSafe(format!(
+                    "select {INTEGRATION_COLUMNS} from integrations order by created_at desc, id desc limit 1000"
+                )))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(decode_integration).collect()
+            }
+
+            async fn update_integration(&self, integration: &crate::Integration, now: Timestamp, answer: Option<&IdempotentResponse>) -> Result<(), StoreError> {
+                let _turn = self.write_turn().await?;
+                let mut tx = self.pool.begin_with($begin).await?;
+                sqlx::query(
+                    "update integrations set secret_version = $1, previous_version = $2, previous_valid_until = $3, \
+                     revoked_at = $4, updated_at = $5 where id = $6",
+                )
+                .bind(i64::from(integration.secret_version))
+                .bind(integration.previous_version.map(i64::from))
+                .bind(integration.previous_valid_until.map(micros))
+                .bind(integration.revoked_at.map(micros))
+                .bind(micros(now))
+                .bind(integration.id.to_string())
+                .execute(&mut *tx)
+                .await?;
+                if let Some(answer) = answer {
+                    write_idempotency(&mut tx, answer, micros(now)).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn order_by_shipment(&self, carrier: &str, tracking_number: &str) -> Result<Option<OrderId>, StoreError> {
+                let id: Option<String> = sqlx::query_scalar(
+                    "select order_id from shipments where carrier_key = $1 and tracking_number = $2 order by updated_at desc limit 1",
+                )
+                .bind(crate::projection::carrier_key(carrier))
+                .bind(tracking_number.trim())
+                .fetch_optional(&self.pool)
+                .await?;
+                id.as_deref().map(parse_order_id).transpose()
+            }
+
+            async fn setting_or_insert(&self, key: &str, value: &str, now: Timestamp) -> Result<String, StoreError> {
+                let _turn = self.write_turn().await?;
+                sqlx::query("insert into settings (key, value, created_at) values ($1, $2, $3) on conflict (key) do nothing")
+                    .bind(key)
+                    .bind(value)
+                    .bind(micros(now))
+                    .execute(&self.pool)
+                    .await?;
+                let kept: String = sqlx::query_scalar("select value from settings where key = $1")
+                    .bind(key)
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(kept)
+            }
+
             async fn set_account_email(&self, id: AccountId, email: Option<&str>, now: Timestamp, answer: Option<&IdempotentResponse>) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let _turn = self.write_turn().await?;
+                let mut tx = self.pool.begin_with($begin).await?;
                 let updated = sqlx::query("update accounts set email = $1, updated_at = $2 where id = $3")
                     .bind(email)
                     .bind(micros(now))
@@ -457,6 +554,7 @@ macro_rules! store_impl {
             }
 
             async fn idempotency_begin(&self, account_id: AccountId, key: &str, fingerprint: &str, owner: &str, now: Timestamp, stale_secs: i64) -> Result<IdempotencyBegin, StoreError> {
+                let _turn = self.write_turn().await?;
                 let account = account_id.to_string();
                 let inserted = sqlx::query(
                     "insert into idempotency_keys (account_id, key, fingerprint, owner, status, response, created_at, updated_at) \
@@ -523,6 +621,7 @@ macro_rules! store_impl {
             }
 
             async fn idempotency_release(&self, account_id: AccountId, key: &str) -> Result<(), StoreError> {
+                let _turn = self.write_turn().await?;
                 sqlx::query("delete from idempotency_keys where account_id = $1 and key = $2 and status is null")
                     .bind(account_id.to_string())
                     .bind(key)
@@ -532,6 +631,7 @@ macro_rules! store_impl {
             }
 
             async fn idempotency_purge(&self, before: Timestamp, per_account_max: u32) -> Result<u64, StoreError> {
+                let _turn = self.write_turn().await?;
                 let deleted = sqlx::query("delete from idempotency_keys where created_at < $1")
                     .bind(micros(before))
                     .execute(&self.pool)
@@ -560,6 +660,7 @@ macro_rules! store_impl {
             }
 
             async fn rebuild_projections(&self) -> Result<Integrity, StoreError> {
+                let _turn = self.write_turn().await?;
                 let mut tx = self.pool.begin_with($begin).await?;
                 let ids: Vec<String> = sqlx::query_scalar("select id from orders order by id")
                     .fetch_all(&mut *tx)
@@ -708,7 +809,8 @@ macro_rules! store_impl {
             }
 
             async fn create_account(&self, account: &crate::Account, token_hash: &str, answer: Option<&IdempotentResponse>) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let _turn = self.write_turn().await?;
+                let mut tx = self.pool.begin_with($begin).await?;
                 sqlx::query(
                     "insert into accounts (id, role, name, email, token_hash, revoked_at, created_at, updated_at) \
                      values ($1, $2, $3, $6, $4, null, $5, $5)",
@@ -747,7 +849,8 @@ macro_rules! store_impl {
             }
 
             async fn revoke_token(&self, id: AccountId, now: Timestamp, answer: Option<&IdempotentResponse>) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let _turn = self.write_turn().await?;
+                let mut tx = self.pool.begin_with($begin).await?;
                 let revoked = sqlx::query(
                     "update accounts set revoked_at = $1, updated_at = $1 where id = $2 and revoked_at is null",
                 )
@@ -763,7 +866,8 @@ macro_rules! store_impl {
             }
 
             async fn create_product(&self, product: &crate::Product, answer: Option<&IdempotentResponse>) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let _turn = self.write_turn().await?;
+                let mut tx = self.pool.begin_with($begin).await?;
                 sqlx::query(
                     "insert into products (id, seller_id, title, currency, price_minor, shipping_fee_minor, stock, \
                      processing_days, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
@@ -833,7 +937,8 @@ macro_rules! store_impl {
             }
 
             async fn assign_queue_item(&self, id: uuid::Uuid, assignee: Option<AccountId>, now: Timestamp, answer: Option<&IdempotentResponse>) -> Result<Option<crate::QueueItem>, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let _turn = self.write_turn().await?;
+                let mut tx = self.pool.begin_with($begin).await?;
                 let updated = sqlx::query("update queue_items set assignee_id = $1, updated_at = $2 where id = $3")
                     .bind(assignee.map(|id| id.to_string()))
                     .bind(micros(now))
@@ -856,7 +961,8 @@ macro_rules! store_impl {
             }
 
             async fn resolve_queue_item(&self, id: uuid::Uuid, by: AccountId, note: &str, now: Timestamp, answer: Option<&IdempotentResponse>) -> Result<Option<crate::QueueItem>, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let _turn = self.write_turn().await?;
+                let mut tx = self.pool.begin_with($begin).await?;
                 let exists: Option<String> = sqlx::query_scalar("select status from queue_items where id = $1")
                     .bind(id.to_string())
                     .fetch_optional(&mut *tx)
@@ -887,7 +993,8 @@ macro_rules! store_impl {
             }
 
             async fn add_penalty(&self, seller_id: AccountId, points: u32, reason: &str, now: Timestamp, answer: Option<&(dyn for<'p> Fn(&'p crate::Penalty) -> IdempotentResponse + Sync)>) -> Result<crate::Penalty, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let _turn = self.write_turn().await?;
+                let mut tx = self.pool.begin_with($begin).await?;
                 let row = sqlx::query(AssertSqlSafe(format!(
                     "insert into penalties (seller_id, order_id, event_seq, points, reason, source, created_at, updated_at) \
                      values ($1, null, null, $2, $3, 'manual', $4, $4) returning {PENALTY_COLUMNS}"
@@ -907,7 +1014,8 @@ macro_rules! store_impl {
             }
 
             async fn revoke_penalty(&self, seller_id: AccountId, id: i64, note: &str, now: Timestamp, answer: Option<&(dyn for<'p> Fn(&'p crate::Penalty) -> IdempotentResponse + Sync)>) -> Result<Option<crate::Penalty>, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let _turn = self.write_turn().await?;
+                let mut tx = self.pool.begin_with($begin).await?;
                 sqlx::query(
                     "update penalties set revoked_at = $1, revoke_note = $2, updated_at = $1 \
                      where id = $3 and seller_id = $4 and revoked_at is null",
@@ -1036,6 +1144,27 @@ macro_rules! store_impl {
                     Ok(Committed { order: batch.order, events })
                 }
             }
+        }
+
+        const INTEGRATION_COLUMNS: &str = "id, kind, name, secret_version, previous_version, previous_valid_until, revoked_at, created_at";
+
+        fn decode_integration(row: &<$db as sqlx::Database>::Row) -> Result<crate::Integration, StoreError> {
+            let optional_time = |column: &str| -> Result<Option<Timestamp>, StoreError> {
+                let value: Option<i64> = row.try_get(column)?;
+                value.map(from_micros).transpose()
+            };
+            Ok(crate::Integration {
+                id: parse_uuid(&row.try_get::<String, _>("id")?, "integration id")?,
+                kind: row.try_get("kind")?,
+                name: row.try_get("name")?,
+                secret_version: u32::try_from(row.try_get::<i64, _>("secret_version")?).unwrap_or(0),
+                previous_version: row
+                    .try_get::<Option<i64>, _>("previous_version")?
+                    .map(|version| u32::try_from(version).unwrap_or(0)),
+                previous_valid_until: optional_time("previous_valid_until")?,
+                revoked_at: optional_time("revoked_at")?,
+                created_at: from_micros(row.try_get("created_at")?)?,
+            })
         }
 
         const OUTBOX_COLUMNS: &str = "id, order_id, topic, dedupe_key, payload, attempts, last_error, next_attempt_at, \
@@ -1438,6 +1567,19 @@ macro_rules! store_impl {
                 .bind(refund.expected_by)
                 .bind(refund.overdue_at)
                 .bind(refund.flagged_overdue)
+                .bind(now)
+                .execute(&mut *connection)
+                .await?;
+            }
+            if let Some((carrier_key, tracking_number)) = &rows.shipment {
+                sqlx::query(
+                    "insert into shipments (order_id, carrier_key, tracking_number, created_at, updated_at) values ($1, $2, $3, $4, $4) \
+                     on conflict (order_id) do update set carrier_key = excluded.carrier_key, tracking_number = excluded.tracking_number, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(order_id)
+                .bind(carrier_key)
+                .bind(tracking_number)
                 .bind(now)
                 .execute(&mut *connection)
                 .await?;

@@ -31,6 +31,12 @@ pub const PAGE_LIMIT_MAX: u32 = 100;
 /// Most due deadlines or outbox messages one claim returns.
 pub const CLAIM_BATCH_MAX: u32 = 500;
 
+/// A writer's turn at the database, held for one write transaction: on SQLite the turn
+/// every writer in the process queues for in arrival order (SQLite's own busy handler
+/// polls, and under steady load a poller can starve); on PostgreSQL nothing, as row locks
+/// order writers there.
+pub(crate) type WriteTurn = Option<tokio::sync::OwnedMutexGuard<()>>;
+
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -333,6 +339,22 @@ pub struct EvidenceFile {
     pub filename: String,
     pub content_type: String,
     pub bytes: Vec<u8>,
+}
+
+/// A carrier or payment provider that may call in (SPEC 16.6). Its secret is not stored:
+/// it is derived from the service's signing key, the id and `secret_version`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Integration {
+    pub id: uuid::Uuid,
+    /// `carrier` or `payment`.
+    pub kind: String,
+    pub name: String,
+    pub secret_version: u32,
+    /// The version before the last rotation, valid until `previous_valid_until`.
+    pub previous_version: Option<u32>,
+    pub previous_valid_until: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+    pub created_at: Timestamp,
 }
 
 /// A signed-in party: buyer, seller or admin.
@@ -647,6 +669,42 @@ pub trait Store: Send + Sync {
 
     /// Deletes messages delivered before `before`; returns how many.
     async fn outbox_purge_delivered(&self, before: Timestamp) -> Result<u64, StoreError>;
+
+    /// Registers an integration, with the request's answer in the same transaction.
+    async fn create_integration(
+        &self,
+        integration: &Integration,
+        answer: Option<&IdempotentResponse>,
+    ) -> Result<(), StoreError>;
+
+    async fn integration(&self, id: uuid::Uuid) -> Result<Option<Integration>, StoreError>;
+
+    /// Every integration, newest first.
+    async fn integrations(&self) -> Result<Vec<Integration>, StoreError>;
+
+    /// Writes an integration's new secret version (rotation) or revocation.
+    async fn update_integration(
+        &self,
+        integration: &Integration,
+        now: Timestamp,
+        answer: Option<&IdempotentResponse>,
+    ) -> Result<(), StoreError>;
+
+    /// The order a carrier's shipment belongs to: the latest shipped with that carrier
+    /// (compared without case and spaces at the ends) and tracking number.
+    async fn order_by_shipment(
+        &self,
+        carrier: &str,
+        tracking_number: &str,
+    ) -> Result<Option<OrderId>, StoreError>;
+
+    /// The setting `key`, set to `value` first if it has none; returns the value kept.
+    async fn setting_or_insert(
+        &self,
+        key: &str,
+        value: &str,
+        now: Timestamp,
+    ) -> Result<String, StoreError>;
 
     /// Sets (or removes) an account's e-mail address; `false` when there is no account.
     async fn set_account_email(

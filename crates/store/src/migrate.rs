@@ -35,6 +35,11 @@ pub const SQLITE: &[Migration] = &[
         name: "email_outbox",
         sql: include_str!("../migrations/sqlite/0005_email_outbox.sql"),
     },
+    Migration {
+        version: 6,
+        name: "integrations",
+        sql: include_str!("../migrations/sqlite/0006_integrations.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -62,6 +67,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 5,
         name: "email_outbox",
         sql: include_str!("../migrations/postgres/0005_email_outbox.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "integrations",
+        sql: include_str!("../migrations/postgres/0006_integrations.sql"),
     },
 ];
 

@@ -46,6 +46,11 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// No turn to wait for: row locks order PostgreSQL's writers.
+    async fn write_turn(&self) -> Result<crate::WriteTurn, StoreError> {
+        Ok(None)
+    }
+
     /// The pool, for tests and benchmarks that measure the database itself.
     pub fn pool(&self) -> &sqlx::PgPool {
         &self.pool

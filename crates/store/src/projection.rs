@@ -86,6 +86,13 @@ pub struct Rows {
     pub metrics: Vec<MetricsRow>,
     /// Penalties the events applied (written once per event; revocations survive rebuilds).
     pub penalties: Vec<PenaltyRow>,
+    /// The carrier and tracking number, when the command set or changed them.
+    pub shipment: Option<(String, String)>,
+}
+
+/// How a carrier is compared: without case and surrounding spaces.
+pub fn carrier_key(carrier: &str) -> String {
+    carrier.trim().to_lowercase()
 }
 
 /// The rows for `events` appended to `before`, leading to `after`.
@@ -146,9 +153,20 @@ pub fn rows(before: Option<&Order>, events: &[Event], after: &Order) -> Result<R
             _ => None,
         })
         .collect();
+    let shipment = after
+        .shipment
+        .as_ref()
+        .filter(|shipment| before.is_none_or(|order| order.shipment.as_ref() != Some(*shipment)))
+        .map(|shipment| {
+            (
+                carrier_key(&shipment.carrier),
+                shipment.tracking_number.trim().to_owned(),
+            )
+        });
     Ok(Rows {
         order: order_row(after)?,
         penalties,
+        shipment,
         events: event_rows,
         deadlines: deadlines_changed.then(|| deadline_rows(after)),
         refunds,

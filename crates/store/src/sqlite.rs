@@ -6,7 +6,9 @@
 //! command already queued (up to [`GROUP_COMMIT_MAX`]) into one transaction — each in its
 //! own savepoint, so one refusal does not undo the others — and commits once: one fsync
 //! for the whole group. Nobody is answered before the commit that makes their command
-//! durable.
+//! durable. Every other write in the process (the support desk's, the workers' claims,
+//! idempotency keys) takes the same turn first, in arrival order, so none is starved by
+//! SQLite's polling busy handler while the writer is busy.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -31,6 +33,9 @@ pub struct SqliteStore {
     pool: sqlx::SqlitePool,
     writer: mpsc::Sender<Job>,
     queue_timeout: Duration,
+    /// Whose turn it is to write: the writer task's group commits and every other write
+    /// (the desk's, the workers' claims, idempotency keys) queue here in arrival order.
+    turn: Arc<tokio::sync::Mutex<()>>,
     /// Set when a write failed for want of disk space, cleared by the next commit: what
     /// `/readyz` reports until space is freed.
     storage_full: Arc<AtomicBool>,
@@ -69,11 +74,18 @@ impl SqliteStore {
             .await?;
         let (writer, queue) = mpsc::channel(WRITE_QUEUE_MAX);
         let storage_full = Arc::new(AtomicBool::new(false));
-        tokio::spawn(run_writer(pool.clone(), queue, storage_full.clone()));
+        let turn = Arc::new(tokio::sync::Mutex::new(()));
+        tokio::spawn(run_writer(
+            pool.clone(),
+            queue,
+            storage_full.clone(),
+            turn.clone(),
+        ));
         Ok(Self {
             pool,
             writer,
             queue_timeout: Duration::from_millis(options.write_queue_timeout_ms.max(1)),
+            turn,
             storage_full,
         })
     }
@@ -90,6 +102,7 @@ impl SqliteStore {
         if !self.storage_full() {
             return Ok(());
         }
+        let _turn = self.write_turn().await?;
         let mut connection = begin_immediate(&self.pool).await?;
         let probe = async {
             sqlx::query("insert into readiness_probes (payload, created_at) values ($1, 0)")
@@ -106,6 +119,17 @@ impl SqliteStore {
         probe?;
         self.storage_full.store(false, Ordering::SeqCst);
         Ok(())
+    }
+
+    /// Waits for this process's turn to write, as long as a command may wait for the
+    /// writer; then "unavailable", like a full write queue.
+    async fn write_turn(&self) -> Result<crate::WriteTurn, StoreError> {
+        match tokio::time::timeout(self.queue_timeout, self.turn.clone().lock_owned()).await {
+            Ok(turn) => Ok(Some(turn)),
+            Err(_) => Err(StoreError::Unavailable(
+                "the SQLite database is busy with other writes".into(),
+            )),
+        }
     }
 
     /// The pool, for tests and benchmarks that measure the database itself.
@@ -144,6 +168,7 @@ async fn run_writer(
     pool: sqlx::SqlitePool,
     mut queue: mpsc::Receiver<Job>,
     storage_full: Arc<AtomicBool>,
+    turn: Arc<tokio::sync::Mutex<()>>,
 ) {
     while let Some(first) = queue.recv().await {
         let mut jobs = vec![first];
@@ -166,8 +191,14 @@ async fn run_writer(
         if jobs.is_empty() {
             continue;
         }
+        // Commands that arrive while the writer waits for its turn join the next group.
+        let turn = turn.clone().lock_owned().await;
         // Decisions run under catch_unwind; this guards the writer against anything else.
-        let group = tokio::spawn(commit_group(pool.clone(), jobs, storage_full.clone()));
+        let (pool, storage_full) = (pool.clone(), storage_full.clone());
+        let group = tokio::spawn(async move {
+            commit_group(pool, jobs, storage_full).await;
+            drop(turn);
+        });
         if let Err(error) = group.await {
             tracing::error!(%error, "a SQLite group commit panicked");
         }

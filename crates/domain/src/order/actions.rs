@@ -179,7 +179,7 @@ fn situation_guidance(order: &Order, actor: Actor) -> String {
         }
         (Status::Closed, _) => "The order was closed without payment.",
         (Status::AwaitingPayment, Role::Admin) => "The order awaits payment.",
-        (_, Role::System) => "",
+        (_, Role::System | Role::Provider) => "",
     };
     text.to_owned()
 }

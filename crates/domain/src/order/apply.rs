@@ -9,7 +9,7 @@ use crate::order::event::{Event, EventKind, OrderPlaced};
 use crate::order::{
     CancellationProposal, CancellationRequest, Claim, ClaimKind, ClaimReason, ClaimStatus, Ending,
     Evidence, Extension, ExtensionStatus, Message, OfferStatus, Order, PartialRefundOffer, Refund,
-    RequestStatus, Shipment, Status,
+    RequestStatus, Scan, Shipment, Status,
 };
 
 /// The order after `event`.
@@ -73,6 +73,7 @@ pub fn start(event: &Event) -> Order {
         receipt_confirmed_at: None,
         no_tracking_dispute_available: false,
         claim: None,
+        tracking: Vec::new(),
         proposal: None,
         proposals_made: 0,
         partial_refund_offer: None,
@@ -427,7 +428,20 @@ pub fn apply_in_place(order: &mut Order, event: &Event) {
             refund.arrived_at = Some(at);
         }
         EventKind::SupportRequested { .. } => order.support_requests += 1,
-        EventKind::ReminderDue { .. } => {}
+        EventKind::ReminderDue { .. } | EventKind::PaymentVerificationOverdue => {}
+        EventKind::TrackingScanned {
+            status,
+            scanned_at,
+            location,
+        } => {
+            order.tracking.push(Scan {
+                status: *status,
+                at: *scanned_at,
+                location: location.clone(),
+            });
+            // Oldest first by the carrier's time: scans arrive late and out of order.
+            order.tracking.sort_by_key(|scan| scan.at);
+        }
         EventKind::InternalNote { .. } => order.internal_notes += 1,
         EventKind::DeadlineSet { deadline, due_at } => {
             order

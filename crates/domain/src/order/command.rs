@@ -70,6 +70,25 @@ pub struct CatalogueLine {
     pub processing_days: Option<u32>,
 }
 
+/// What a carrier's scan says (SPEC 16.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanStatus {
+    InTransit,
+    OutForDelivery,
+    Delivered,
+    DeliveryFailed,
+    ReturnedToSender,
+}
+
+codes!(ScanStatus {
+    InTransit = "in_transit",
+    OutForDelivery = "out_for_delivery",
+    Delivered = "delivered",
+    DeliveryFailed = "delivery_failed",
+    ReturnedToSender = "returned_to_sender",
+});
+
 /// Whether a post-delivery claim asks to send the item back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -213,6 +232,13 @@ pub enum Command {
     AddNote {
         text: String,
     },
+    /// A carrier's tracking scan (SPEC 16.6): kept, and it moves the order as its status
+    /// means (delivered, back at the sender) when the order is at that point.
+    RecordScan {
+        status: ScanStatus,
+        at: jiff::Timestamp,
+        location: Option<String>,
+    },
     /// A timer ran out (SPEC 5); only the system sends this.
     ExpireDeadline {
         kind: DeadlineKind,
@@ -265,6 +291,7 @@ pub enum Action {
     RefundArrived,
     ContactSupport,
     AddNote,
+    RecordScan,
 }
 
 codes!(Action {
@@ -310,6 +337,7 @@ codes!(Action {
     RefundArrived = "refund_arrived",
     ContactSupport = "contact_support",
     AddNote = "add_note",
+    RecordScan = "record_scan",
 });
 
 impl Action {
@@ -338,11 +366,16 @@ impl Action {
             ApproveCancellation | RejectCancellation | SellerCancel | Ship | UpdateTracking
             | RespondClaim | ApproveExtension | DeclineExtension | ProposeCancellation
             | OfferPartialRefund => &[Role::Seller],
-            VerifyPayment | DecideCancellation | MarkDelivered | ResolveClaim | Freeze
-            | Unfreeze | AdminCancel | AddNote => &[Role::Admin],
+            DecideCancellation | ResolveClaim | Freeze | Unfreeze | AdminCancel | AddNote => {
+                &[Role::Admin]
+            }
+            // A provider does what support would: it verifies payments, reports deliveries
+            // and parcels coming back (SPEC 16.6).
+            VerifyPayment | MarkDelivered => &[Role::Admin, Role::Provider],
+            RecordScan => &[Role::Provider],
             EscalateClaim | Message | AddEvidence | ContactSupport => &[Role::Buyer, Role::Seller],
-            ReturnReceived => &[Role::Seller, Role::Admin],
-            RefundArrived => &[Role::Buyer, Role::Admin],
+            ReturnReceived => &[Role::Seller, Role::Admin, Role::Provider],
+            RefundArrived => &[Role::Buyer, Role::Admin, Role::Provider],
         }
     }
 
@@ -355,6 +388,14 @@ impl Action {
             [Role::Buyer, Role::Seller] => "the buyer or the seller",
             [Role::Seller, Role::Admin] => "the seller or platform admins",
             [Role::Buyer, Role::Admin] => "the buyer or platform admins",
+            [Role::Admin, Role::Provider] => "platform admins or the provider",
+            [Role::Seller, Role::Admin, Role::Provider] => {
+                "the seller, platform admins or the carrier"
+            }
+            [Role::Buyer, Role::Admin, Role::Provider] => {
+                "the buyer, platform admins or the payment provider"
+            }
+            [Role::Provider] => "the carrier",
             _ => "other roles",
         }
     }
@@ -371,6 +412,7 @@ impl Action {
                 | Action::ContactSupport
                 | Action::AddNote
                 | Action::RefundArrived
+                | Action::RecordScan
         )
     }
 }
@@ -426,6 +468,7 @@ impl Command {
             Command::ConfirmRefundArrived { .. } => Action::RefundArrived,
             Command::ContactSupport { .. } => Action::ContactSupport,
             Command::AddNote { .. } => Action::AddNote,
+            Command::RecordScan { .. } => Action::RecordScan,
             Command::ExpireDeadline { .. } => return None,
         })
     }
@@ -570,6 +613,11 @@ impl Command {
             },
             Action::AddNote => Command::AddNote {
                 text: "checked the tracking with the carrier".into(),
+            },
+            Action::RecordScan => Command::RecordScan {
+                status: ScanStatus::InTransit,
+                at: order.placed_at,
+                location: Some("Leipzig hub".into()),
             },
         }
     }

@@ -37,6 +37,8 @@ pub enum DeadlineKind {
     RefundOverdue,
     /// The seller's proposal to cancel lapses if the buyer has not answered by then.
     ProposalResponse,
+    /// A payment the provider has not answered within a day is handed to support.
+    VerificationOverdue,
     /// Reminders (SPEC 16.1): each fires a while before the deadline it announces, and
     /// exists only while that deadline runs.
     ReminderSellerResponse,
@@ -61,6 +63,7 @@ codes!(DeadlineKind {
     RefusedDeliveryReturn = "refused_delivery_return",
     RefundOverdue = "refund_overdue",
     ProposalResponse = "proposal_response",
+    VerificationOverdue = "verification_overdue",
     ReminderSellerResponse = "reminder_seller_response",
     ReminderClaimResponse = "reminder_claim_response",
     ReminderHandlingTime = "reminder_handling_time",

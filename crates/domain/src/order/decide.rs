@@ -14,7 +14,7 @@ use crate::calendar;
 use crate::money::AMOUNT_MINOR_MAX;
 use crate::order::apply::{apply_in_place, start};
 use crate::order::command::{
-    Action, CatalogueLine, ClaimDecision, Command, PlaceOrder, ReturnKind,
+    Action, CatalogueLine, ClaimDecision, Command, PlaceOrder, ReturnKind, ScanStatus,
 };
 use crate::order::deadline::DeadlineKind;
 use crate::order::event::{ClaimCloseReason, Event, EventKind, OrderPlaced};
@@ -163,9 +163,18 @@ pub fn decide(
             if let Some(verified_at) = policy.payment_verification.end(now, &policy.holidays) {
                 tx.arm(DeadlineKind::PaymentVerification, verified_at);
             }
+            if policy.payment_verification == crate::policy::Verification::Provider {
+                tx.arm(
+                    DeadlineKind::VerificationOverdue,
+                    now + jiff::SignedDuration::from_hours(
+                        crate::policy::PROVIDER_VERIFICATION_HOURS,
+                    ),
+                );
+            }
         }
         Command::VerifyPayment { approved } => {
             tx.clear(DeadlineKind::PaymentVerification);
+            tx.clear(DeadlineKind::VerificationOverdue);
             if approved {
                 tx.payment_verified();
             } else {
@@ -642,6 +651,39 @@ pub fn decide(
             let text = required_text("text", text, TEXT_LEN_MAX)?;
             tx.push(EventKind::InternalNote { text });
         }
+        Command::RecordScan {
+            status,
+            at,
+            location,
+        } => {
+            let location = optional_text("location", location)?;
+            tx.push(EventKind::TrackingScanned {
+                status,
+                scanned_at: at,
+                location,
+            });
+            // The scan moves the order by what it means, whatever order scans arrive in:
+            // a late "in transit" after "delivered" changes nothing.
+            let refused = tx
+                .order
+                .open_claim()
+                .is_some_and(|claim| claim.kind == ClaimKind::RefusedDelivery);
+            match status {
+                ScanStatus::Delivered if order.status == Status::Shipped && !refused => {
+                    tx.mark_delivered();
+                }
+                ScanStatus::ReturnedToSender
+                    if refused
+                        && tx
+                            .order
+                            .open_claim()
+                            .is_some_and(|claim| claim.status == ClaimStatus::ReturnInTransit) =>
+                {
+                    tx.return_received();
+                }
+                _ => {}
+            }
+        }
         Command::ExpireDeadline { .. } => unreachable!("handled above"),
     }
     Ok(tx.finish())
@@ -678,7 +720,7 @@ pub fn can_see(order: &Order, actor: Actor) -> bool {
     match actor {
         Actor::Buyer(id) => id == order.buyer_id,
         Actor::Seller(id) => id == order.seller_id,
-        Actor::Admin(_) | Actor::System => true,
+        Actor::Admin(_) | Actor::System | Actor::Provider(_) => true,
     }
 }
 
@@ -1059,6 +1101,15 @@ fn state_rule(
                 Ok(())
             }
         }
+        Action::RecordScan => {
+            if order.shipment.is_none() {
+                refuse("the order has not been shipped, so there is no parcel to scan")
+            } else if order.tracking.len() >= crate::order::SCANS_MAX {
+                refuse("the order holds the most scans it keeps")
+            } else {
+                Ok(())
+            }
+        }
         Action::AddNote => {
             if order.internal_notes >= NOTES_MAX {
                 refuse(&format!(
@@ -1208,6 +1259,11 @@ fn expire(
                     deadline: target.kind,
                     due_at: target.due_at,
                 });
+            }
+        }
+        DeadlineKind::VerificationOverdue => {
+            if order.status == Status::PaymentVerification {
+                tx.push(EventKind::PaymentVerificationOverdue);
             }
         }
         DeadlineKind::ProposalResponse => {

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::actor::{Actor, Role};
 use crate::ids::{AccountId, EvidenceId, OrderId};
 use crate::money::Currency;
+use crate::order::command::ScanStatus;
 use crate::order::deadline::DeadlineKind;
 use crate::order::{ClaimKind, ClaimReason, Line, ShippingAddress};
 use crate::payment::{PaymentMethod, RefundDestination};
@@ -226,6 +227,16 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "String::is_empty")]
         text: String,
     },
+    /// A carrier scanned the parcel (SPEC 16.6); what it means for the order follows as its
+    /// own events (delivered, back at the sender).
+    TrackingScanned {
+        status: ScanStatus,
+        scanned_at: Timestamp,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        location: Option<String>,
+    },
+    /// The payment provider has not answered within a day: support is told (SPEC 16.6).
+    PaymentVerificationOverdue,
     /// A reminder fell due: `deadline` ends at `due_at` (SPEC 16.1); the notification
     /// rules say who hears of it.
     ReminderDue {
@@ -304,6 +315,8 @@ impl EventKind {
             EventKind::SupportRequested { .. } => "support_requested",
             EventKind::InternalNote { .. } => "internal_note",
             EventKind::ReminderDue { .. } => "reminder_due",
+            EventKind::TrackingScanned { .. } => "tracking_scanned",
+            EventKind::PaymentVerificationOverdue => "payment_verification_overdue",
             EventKind::DeadlineSet { .. } => "deadline_set",
             EventKind::DeadlineFired { .. } => "deadline_fired",
             EventKind::DeadlineCleared { .. } => "deadline_cleared",
@@ -505,6 +518,18 @@ impl EventKind {
                 format!("Support was asked for help: \"{message}\".")
             }
             EventKind::InternalNote { text } => format!("Internal note: {text}"),
+            EventKind::TrackingScanned {
+                status,
+                scanned_at,
+                location,
+            } => match location {
+                Some(location) => format!("Carrier scan: {status} at {location} ({scanned_at})."),
+                None => format!("Carrier scan: {status} ({scanned_at})."),
+            },
+            EventKind::PaymentVerificationOverdue => {
+                "The payment provider has not answered for a day; support is checking the payment."
+                    .into()
+            }
             EventKind::ReminderDue { deadline, due_at } => {
                 format!("Reminder: the {deadline} deadline ends at {due_at}.")
             }

@@ -331,6 +331,18 @@ impl Claim {
     }
 }
 
+/// One carrier scan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scan {
+    pub status: command::ScanStatus,
+    /// When the carrier scanned it (not when orderly heard of it).
+    pub at: Timestamp,
+    pub location: Option<String>,
+}
+
+/// Most scans one order keeps.
+pub const SCANS_MAX: usize = 200;
+
 /// Where a seller's proposal or offer stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -452,6 +464,9 @@ pub struct Order {
     /// Set six days after shipment [004].
     pub no_tracking_dispute_available: bool,
     pub claim: Option<Claim>,
+    /// Every carrier scan, oldest first (SPEC 16.6).
+    #[serde(default)]
+    pub tracking: Vec<Scan>,
     /// The seller's latest proposal that the buyer cancel (SPEC 16.4).
     #[serde(default)]
     pub proposal: Option<CancellationProposal>,

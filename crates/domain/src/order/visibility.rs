@@ -32,7 +32,7 @@ impl Audience {
         match actor {
             Actor::Buyer(_) => Audience::Buyer,
             Actor::Seller(_) => Audience::Seller,
-            Actor::Admin(_) | Actor::System => Audience::Platform,
+            Actor::Admin(_) | Actor::System | Actor::Provider(_) => Audience::Platform,
         }
     }
 

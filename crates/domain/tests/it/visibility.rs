@@ -190,6 +190,12 @@ fn every_kind() -> Vec<EventKind> {
             deadline: DeadlineKind::SellerResponse,
             due_at: at,
         },
+        EventKind::TrackingScanned {
+            status: orderly_domain::ScanStatus::Delivered,
+            scanned_at: at,
+            location: Some("Berlin".into()),
+        },
+        EventKind::PaymentVerificationOverdue,
     ];
     let mut covered: Vec<usize> = kinds.iter().map(variant_index).collect();
     covered.sort_unstable();
@@ -203,7 +209,7 @@ fn every_kind() -> Vec<EventKind> {
     kinds
 }
 
-const VARIANTS: usize = 60;
+const VARIANTS: usize = 62;
 
 /// No wildcard: a new event kind must be added here, and then to `every_kind`.
 fn variant_index(kind: &EventKind) -> usize {
@@ -268,6 +274,8 @@ fn variant_index(kind: &EventKind) -> usize {
         EventKind::SupportRequested { .. } => 57,
         EventKind::InternalNote { .. } => 58,
         EventKind::ReminderDue { .. } => 59,
+        EventKind::TrackingScanned { .. } => 60,
+        EventKind::PaymentVerificationOverdue => 61,
     }
 }
 

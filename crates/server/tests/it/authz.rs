@@ -155,6 +155,12 @@ const ROLES: &[(&str, &str, &[&str])] = &[
         "/api/v1/sellers/{id}/penalties/{penalty_id}/revoke",
         &["admin"],
     ),
+    ("POST", "/api/v1/integrations", &["admin"]),
+    ("GET", "/api/v1/integrations", &["admin"]),
+    ("POST", "/api/v1/integrations/{id}/rotate", &["admin"]),
+    ("POST", "/api/v1/integrations/{id}/revoke", &["admin"]),
+    ("POST", "/api/v1/callbacks/carrier", &["signed"]),
+    ("POST", "/api/v1/callbacks/payment", &["signed"]),
     ("POST", "/api/v1/test-clock/advance", &["admin"]),
     ("GET", "/healthz", &["public"]),
     ("GET", "/readyz", &["public"]),
@@ -178,6 +184,15 @@ async fn every_route_times_every_role_times_own_foreign_and_missing_order() {
                     .map(|(_, _, roles)| *roles)
                     .unwrap_or_else(|| panic!("{method} {path} has no entry in the authorization matrix"));
                 let public = allowed == ["public"];
+                // Callbacks take a signature, never a token: every caller without one is 401.
+                if allowed == ["signed"] {
+                    for token in [None, Some(market.buyer.as_str()), Some(market.seller.as_str()), Some(ADMIN_TOKEN)] {
+                        let reply = app.request(method, path, token, Some(&json!({})), None).await;
+                        assert_eq!((reply.status, reply.code()), (401, "unauthorized"), "{method} {path}: {reply:?}");
+                    }
+                    checked += 1;
+                    continue;
+                }
 
                 // No token: 401, unless public.
                 let url = path
@@ -201,7 +216,8 @@ async fn every_route_times_every_role_times_own_foreign_and_missing_order() {
                     || path.contains("{evidence_id}")
                     || path.contains("{penalty_id}")
                     || path.starts_with("/api/v1/admin/queue/{id}")
-                    || path.starts_with("/api/v1/admin/outbox/{id}");
+                    || path.starts_with("/api/v1/admin/outbox/{id}")
+                    || path.starts_with("/api/v1/integrations/{id}");
                 // A fresh order for each route, so earlier calls do not change the outcome.
                 let own = if order_scoped { market.verified().await } else { String::new() };
                 let id_for = |id: &str| {

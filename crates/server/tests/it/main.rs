@@ -3,6 +3,7 @@
 //! test clock, and talks to it with an HTTP client.
 //!
 //! - `stories`: the stories of SPEC sections 3–9 through the API, one test per seed rule.
+//! - `callbacks`: signed carrier and payment callbacks, and their integrations.
 //! - `desk`: the work queue, penalties, evidence, refund arrival, proposals, support.
 //! - `email`: e-mails through a real SMTP server: the story's mails, reminders, faults.
 //! - `errors`: problem+json for every failure path.
@@ -14,6 +15,7 @@
 //! - `private`: admin notes, admin ids and complaints never reach the wrong party.
 
 mod authz;
+mod callbacks;
 mod desk;
 mod email;
 mod errors;

@@ -116,3 +116,82 @@ async fn optimistic_writers_on_one_version_conflict_and_only_one_lands() {
     })
     .await;
 }
+
+/// Writes outside an order's transaction (the support desk's, here) that read before they
+/// write, racing order commands: each waits its turn instead of failing at once with
+/// "database is locked".
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn desk_writes_racing_order_commands_wait_for_the_lock_instead_of_failing() {
+    on_each_backend(async |store: Arc<dyn Store>, backend| {
+        let now = start();
+        // Arrange: an order with one open queue item per round.
+        let order_id = new_order_id();
+        let placed = place(store.as_ref(), order_id, BUYER, now).await;
+        let mut batch = orderly_store::Batch::from(orderly_domain::Decision {
+            events: Vec::new(),
+            order: placed.order,
+        });
+        let items: Vec<uuid::Uuid> = (0..16 * CONTENDERS as u128)
+            .map(|n| uuid::Uuid::from_u128(0x9000 + n))
+            .collect();
+        batch.queue = items
+            .iter()
+            .enumerate()
+            .map(|(index, id)| orderly_store::NewQueueItem {
+                id: *id,
+                kind: "support_request".into(),
+                reference: index.to_string(),
+                summary: "help".into(),
+                due_at: None,
+            })
+            .collect();
+        store
+            .transact(order_id, Box::new(move |_| Ok(batch.clone())))
+            .await
+            .expect("the queue items are written");
+        // Act: assign and resolve every item while other orders are placed all along.
+        let placing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let mut placers = Vec::new();
+        for _ in 0..4 {
+            let (orders, placing) = (store.clone(), placing.clone());
+            placers.push(tokio::spawn(async move {
+                while placing.load(std::sync::atomic::Ordering::SeqCst) {
+                    place(orders.as_ref(), new_order_id(), BUYER, now).await;
+                }
+            }));
+        }
+        let mut desks = Vec::new();
+        for (index, item) in items.into_iter().enumerate() {
+            let desk = store.clone();
+            desks.push(tokio::spawn(async move {
+                desk.assign_queue_item(item, Some(ADMIN), now, None).await?;
+                desk.resolve_queue_item(item, ADMIN, &format!("done {index}"), now, None)
+                    .await
+            }));
+        }
+        // Assert
+        for desk in desks {
+            let outcome = desk.await.expect("task");
+            assert!(
+                outcome.is_ok(),
+                "{backend}: a desk write failed: {outcome:?}"
+            );
+        }
+        placing.store(false, std::sync::atomic::Ordering::SeqCst);
+        for placer in placers {
+            placer.await.expect("placer");
+        }
+        let open = store
+            .list_queue(orderly_store::QueueFilter {
+                kind: None,
+                status: Some("open".into()),
+                order_id: Some(order_id),
+                after: None,
+                limit: 100,
+            })
+            .await
+            .expect("queue");
+        assert!(open.items.is_empty(), "{backend}: every item was resolved");
+    })
+    .await;
+}
