@@ -227,13 +227,14 @@ impl Body {
             let path = error.path().to_string();
             let inner = error.into_inner();
             let message = inner.to_string();
-            // An unknown field is named by serde itself, not by the path (which stops at
-            // its parent).
+            // An unknown field is named by serde itself; the path may stop at its parent
+            // or already end with it.
             let field = match message
                 .strip_prefix("unknown field `")
                 .and_then(|rest| rest.split_once('`'))
             {
                 Some((name, _)) if path == "." => name.to_owned(),
+                Some((name, _)) if path == name || path.ends_with(&format!(".{name}")) => path,
                 Some((name, _)) => format!("{path}.{name}"),
                 None if path == "." => "body".to_owned(),
                 None => path,

@@ -129,6 +129,25 @@ async fn a_refused_parcel_back_at_the_sender_refunds_the_buyer() {
             market.order(&market.buyer, &id).await["escrow"]["refunded"],
             ITEMS
         );
+        // A scan for the cancelled order is kept, changes nothing and says so.
+        let after = scan(market, &carrier, "r-2", "delivered").await;
+        assert_eq!(
+            (
+                after.status,
+                after.body["changed"].as_bool(),
+                after.body["status"].as_str()
+            ),
+            (200, Some(false), Some("cancelled")),
+            "{after:?}"
+        );
+        assert!(
+            after.body["detail"]
+                .as_str()
+                .expect("detail")
+                .contains("does not change")
+        );
+        let order = market.order(&market.buyer, &id).await;
+        assert_eq!(order["tracking"].as_array().expect("tracking").len(), 2);
     })
     .await;
 }

@@ -52,18 +52,32 @@ async fn bad_requests_get_problem_documents_and_change_nothing() {
     let body: serde_json::Value = malformed.json().await.expect("json");
     assert_eq!(body["code"], "malformed_json");
 
-    // Unknown fields, wrong types, missing fields, unknown reason codes.
-    assert_problem(
-        &app.post(
+    // Unknown fields (named once, at the top level and nested), wrong types, missing
+    // fields, unknown reason codes.
+    let extra = app
+        .post(
             &market.buyer,
             &path,
             json!({"reason": "no_longer_needed", "extra": 1}),
         )
-        .await,
-        422,
-        "validation_failed",
-    )
-    .await;
+        .await;
+    assert_problem(&extra, 422, "validation_failed").await;
+    assert_eq!(extra.body["field"], "extra", "{extra:?}");
+    assert_eq!(
+        extra.body["detail"],
+        "Extra: unknown field `extra`, expected one of `reason`, `message`, `complaint`."
+    );
+    let nested = app
+        .post(
+            &market.buyer,
+            "/api/v1/orders",
+            json!({"lines": [{"product_id": market.product, "quantity": 1, "colour": "red"}],
+                   "shipping_address": {"name": "Ada", "city": "Berlin", "country": "DE"},
+                   "payment_method": "card"}),
+        )
+        .await;
+    assert_problem(&nested, 422, "validation_failed").await;
+    assert_eq!(nested.body["field"], "lines[0].colour", "{nested:?}");
     assert_problem(
         &app.post(&market.buyer, &path, json!({"reason": 7})).await,
         422,
