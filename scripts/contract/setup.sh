@@ -23,10 +23,24 @@ if sys.version_info < (3, 10):
     sys.exit(f"contract tooling needs Python >= 3.10, found {sys.version.split()[0]}")
 PY
 
+# Several tests may call this at once: one of them sets up, the others wait for it.
+mkdir -p "$(dirname "$venv")"
+exec 9>"$venv.lock"
+flock 9
+
+# A venv left half-made (no pip: an interrupted run, or python3-venv missing when it was
+# made) is made again rather than used.
+if [[ -x "$venv/bin/python" ]] && ! "$venv/bin/python" -m pip --version >/dev/null 2>&1; then
+    echo "setup: the venv at $venv has no pip; making it again"
+    rm -rf "$venv"
+fi
 if [[ ! -x "$venv/bin/python" ]]; then
     echo "setup: creating venv at $venv"
-    mkdir -p "$(dirname "$venv")"
-    "$python" -m venv "$venv"
+    if ! "$python" -m venv "$venv"; then
+        rm -rf "$venv"
+        echo "setup: '$python -m venv' failed; on Debian install python3-venv (apt-get install -y python3-venv)" >&2
+        exit 1
+    fi
 fi
 
 want="$(sha256sum "$req" | cut -d' ' -f1)"
