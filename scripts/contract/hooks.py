@@ -9,6 +9,9 @@
   cases stay negative.
 - A product's shipping fee is in its price's currency: a rule between two fields that the
   schema cannot state, so a valid currency is aligned with the price's valid currency.
+- A product's prices change only in its own currency, a rule between the body and the stored
+  product: a PATCH with a valid product id changes the run's product (priced in EUR), and a
+  valid currency in its body becomes EUR.
 - An evidence file is judged by its bytes (JPEG, PNG, WebP or PDF), which a schema's
   `format: binary` cannot say: the generated file is replaced by a real one-pixel PNG.
 """
@@ -50,6 +53,17 @@ def before_call(context, case, kwargs):
             if isinstance(price, dict) and isinstance(fee, dict):
                 if CURRENCY.match(str(price.get("currency", ""))) and CURRENCY.match(str(fee.get("currency", ""))):
                     fee["currency"] = price["currency"]
+    if PRODUCT_ID and case.operation.method.upper() == "PATCH" and case.operation.path == "/api/v1/products/{id}":
+        params = case.path_parameters or {}
+        if isinstance(params.get("id"), str) and UUID.match(params["id"]):
+            params["id"] = PRODUCT_ID
+            case.path_parameters = params
+        body = case.body
+        if isinstance(body, dict):
+            for field in ("price", "shipping_fee"):
+                amount = body.get(field)
+                if isinstance(amount, dict) and CURRENCY.match(str(amount.get("currency", ""))):
+                    amount["currency"] = "EUR"
     if case.operation.method.upper() == "POST" and case.operation.path.endswith("/claim/evidence"):
         body = case.body
         if isinstance(body, dict) and isinstance(body.get("file"), (bytes, str)):

@@ -6,6 +6,7 @@
 
 pub mod clock;
 pub mod delivery;
+pub mod demo;
 pub mod error;
 pub mod evidence;
 pub mod integrations;
@@ -14,6 +15,7 @@ pub mod notify;
 pub mod outbox;
 pub mod queue;
 pub mod service;
+pub mod sessions;
 pub mod tokens;
 pub mod workers;
 

@@ -214,7 +214,9 @@ fn render(
     let subject = format!("Order #{}: {headline}", order.number());
     let happened: Vec<String> = picked
         .iter()
-        .filter_map(|(event, _, _)| visible(event, reader.audience()).map(|view| view.describe()))
+        .filter_map(|(event, _, _)| {
+            visible(event, reader.audience()).map(|view| view.describe(order.currency))
+        })
         .collect();
     let actor = match reader {
         Reader::Buyer => Actor::Buyer(order.buyer_id),

@@ -90,6 +90,8 @@ pub struct EventPage {
     pub events: Vec<(u64, orderly_domain::EventView)>,
     /// The seq to continue after, when there is more.
     pub next: Option<u64>,
+    /// The order's currency, for the amounts the events name.
+    pub currency: orderly_domain::money::Currency,
 }
 
 /// A buyer's order: products and quantities; prices come from the catalogue.
@@ -171,6 +173,28 @@ impl App {
         self.deliveries.notify_waiters();
     }
 
+    /// Sends a dead outbox message again, with a fresh give-up window (SPEC 16.2).
+    pub async fn retry_outbox(&self, id: i64) -> Result<orderly_store::OutboxEntry, AppError> {
+        let entry = self
+            .store
+            .outbox_retry(id, self.now())
+            .await?
+            .ok_or(AppError::NoSuch("outbox message"))?;
+        self.wake_deliveries();
+        Ok(entry)
+    }
+
+    /// Gives up an outbox message for good, so the order's later messages go.
+    pub async fn skip_outbox(&self, id: i64) -> Result<orderly_store::OutboxEntry, AppError> {
+        let entry = self
+            .store
+            .outbox_skip(id, self.now())
+            .await?
+            .ok_or(AppError::NoSuch("outbox message"))?;
+        self.wake_deliveries();
+        Ok(entry)
+    }
+
     /// Whether an hour has passed since the last idempotency purge (and notes that one
     /// runs now).
     pub fn purge_due(&self, now: Timestamp) -> bool {
@@ -202,6 +226,11 @@ impl App {
         self.test_clock.is_some()
     }
 
+    /// Where people reach the pages (`[server] public_url`), without a trailing slash.
+    pub fn public_url(&self) -> &str {
+        self.config.public_url.trim_end_matches('/')
+    }
+
     pub fn now(&self) -> Timestamp {
         self.clock.now()
     }
@@ -220,6 +249,7 @@ impl App {
                 name: "bootstrap admin".into(),
                 email: None,
                 created_at: Timestamp::UNIX_EPOCH,
+                revoked_at: None,
             }));
         }
         Ok(self.store.account_by_token(&tokens::hash(token)).await?)
@@ -257,6 +287,7 @@ impl App {
             name: name.to_owned(),
             email,
             created_at: self.now(),
+            revoked_at: None,
         };
         let token = tokens::generate();
         let stored = answer(&account);
@@ -361,6 +392,132 @@ impl App {
 
     pub async fn product(&self, id: ProductId) -> Result<Option<Product>, AppError> {
         Ok(self.store.product(id).await?)
+    }
+
+    /// Products newest first: one seller's, or the whole catalogue.
+    pub async fn products(
+        &self,
+        filter: orderly_store::ProductFilter,
+    ) -> Result<Vec<Product>, AppError> {
+        Ok(self.store.list_products(filter).await?)
+    }
+
+    /// A seller changes a product of theirs: title, price, shipping fee, stock or
+    /// processing time, each checked as at creation. Orders placed before keep the prices
+    /// they were placed at.
+    pub async fn update_product(
+        &self,
+        seller: AccountId,
+        id: ProductId,
+        change: orderly_store::ProductChange,
+        answer: impl FnOnce(&Product) -> Option<IdempotentResponse>,
+    ) -> Result<Product, AppError> {
+        let existing = self
+            .store
+            .product(id)
+            .await?
+            .filter(|product| product.seller_id == seller)
+            .ok_or(AppError::NoSuch("product"))?;
+        let mut change = change;
+        if let Some(title) = &change.title {
+            let title = title.trim();
+            if title.is_empty() || title.chars().count() > 200 {
+                return Err(validation("title", "give a title of 1 to 200 characters"));
+            }
+            change.title = Some(title.to_owned());
+        }
+        for (field, amount) in [
+            ("price", change.price_minor),
+            ("shipping_fee", change.shipping_fee_minor),
+        ] {
+            if let Some(amount) = amount
+                && !(0..=orderly_domain::money::AMOUNT_MINOR_MAX).contains(&amount)
+            {
+                return Err(validation(
+                    field,
+                    format!(
+                        "an amount is 0 to {} minor units",
+                        orderly_domain::money::AMOUNT_MINOR_MAX
+                    ),
+                ));
+            }
+        }
+        if change.price_minor == Some(0) {
+            return Err(validation("price", "a product costs more than nothing"));
+        }
+        if let Some(stock) = change.stock
+            && !(0..=STOCK_MAX).contains(&stock)
+        {
+            return Err(validation(
+                "stock",
+                format!("stock must be between 0 and {STOCK_MAX}"),
+            ));
+        }
+        if let Some(days) = change.processing_days
+            && !(1..=orderly_domain::order::decide::PROCESSING_DAYS_MAX).contains(&days)
+        {
+            return Err(validation(
+                "processing_days",
+                format!(
+                    "processing time must be between 1 and {} days",
+                    orderly_domain::order::decide::PROCESSING_DAYS_MAX
+                ),
+            ));
+        }
+        // The answer is rendered from the product as it will be after the change.
+        let after = Product {
+            title: change.title.clone().unwrap_or(existing.title.clone()),
+            price_minor: change.price_minor.unwrap_or(existing.price_minor),
+            shipping_fee_minor: change
+                .shipping_fee_minor
+                .unwrap_or(existing.shipping_fee_minor),
+            stock: change.stock.unwrap_or(existing.stock),
+            processing_days: change.processing_days.unwrap_or(existing.processing_days),
+            ..existing
+        };
+        let stored = answer(&after);
+        self.store
+            .update_product(id, seller, &change, self.now(), stored.as_ref())
+            .await?
+            .ok_or(AppError::NoSuch("product"))
+    }
+
+    /// Orders for support's search: one buyer's or one seller's (or everyone's), of one
+    /// status or all, newest first.
+    pub async fn search_orders(
+        &self,
+        viewer: Viewer,
+        status: Option<Status>,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> Result<Page, AppError> {
+        Ok(self
+            .store
+            .list_orders(OrderFilter {
+                viewer,
+                status,
+                after,
+                limit,
+            })
+            .await?)
+    }
+
+    /// The orders with that number (as e-mails show it, `#DDC603E088`).
+    pub async fn orders_by_number(&self, number: &str) -> Result<Vec<OrderId>, AppError> {
+        Ok(self
+            .store
+            .orders_by_number(number.trim().trim_start_matches('#'))
+            .await?)
+    }
+
+    /// Accounts newest first, of one role or all (admin pages).
+    pub async fn accounts(
+        &self,
+        role: Option<Role>,
+        after: Option<AccountId>,
+        limit: u32,
+    ) -> Result<Vec<Account>, AppError> {
+        Ok(self.store.list_accounts(role, after, limit).await?)
     }
 
     // ---- Orders ------------------------------------------------------------------------
@@ -583,13 +740,14 @@ impl App {
         limit: u32,
         kind: Option<&str>,
     ) -> Result<EventPage, AppError> {
-        self.order_for(actor, order_id).await?;
+        let order = self.order_for(actor, order_id).await?;
         let (events, next) = self
             .store
             .order_events_page(order_id, after, limit, kind)
             .await?;
         let audience = orderly_domain::Audience::of(actor);
         Ok(EventPage {
+            currency: order.currency,
             events: events
                 .iter()
                 .filter_map(|stored| {
@@ -898,7 +1056,9 @@ impl App {
     /// Test clock only: moves time forward by `seconds`, firing every deadline that falls
     /// due on the way at its due time, in due order, including deadlines armed on the way
     /// (SPEC 15.17). Returns the new time once all of them have fired.
-    pub async fn advance_clock(&self, seconds: i64) -> Result<Timestamp, AppError> {
+    /// Moves the test clock forward by `seconds`, firing every deadline due on the way in
+    /// order; the new time and how many deadlines fired.
+    pub async fn advance_clock(&self, seconds: i64) -> Result<(Timestamp, usize), AppError> {
         let Some(clock) = &self.test_clock else {
             return Err(Rejection::NotFound.into());
         };
@@ -910,6 +1070,7 @@ impl App {
         }
         let _running = self.deadline_run.lock().await;
         let target = clock.now() + jiff::SignedDuration::from_secs(seconds);
+        let mut fired = 0;
         for _ in 0..ADVANCE_STEPS_MAX {
             let Some(next) = self.store.next_deadline(clock.now()).await? else {
                 break;
@@ -919,14 +1080,16 @@ impl App {
             }
             clock.set(next);
             let now = clock.now();
-            if self.fire_due(now).await?.claimed == 0 {
+            let round = self.fire_due(now).await?;
+            fired += round.fired;
+            if round.claimed == 0 {
                 // Claimed by another process: do not spin on it.
                 break;
             }
         }
         clock.set(target);
-        self.fire_due(target).await?;
-        Ok(clock.now())
+        fired += self.fire_due(target).await?.fired;
+        Ok((clock.now(), fired))
     }
 }
 

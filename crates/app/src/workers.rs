@@ -180,6 +180,10 @@ pub async fn deadline_step(app: Arc<App>) -> Result<Step, AppError> {
     if app.purge_due(now) {
         purge_idempotency_records(&app, now).await?;
         purge_delivered(&app, now, app.outbox_keep_delivered()).await?;
+        let expired = app.store.purge_sessions(now).await?;
+        if expired > 0 {
+            tracing::info!(expired, "expired sessions and sign-in links purged");
+        }
     }
     if !app.has_test_clock() {
         let fired = app.run_due_deadlines(now).await?;

@@ -1,13 +1,12 @@
 //! `orderly serve`: the HTTP API, the deadline worker and the webhook worker as sibling
 //! tasks, with graceful shutdown on Ctrl-C or SIGTERM (requests in flight finish first).
-//! `--demo` seeds a demo seller, products and buyers and prints their tokens and a few
-//! `curl` lines.
+//! `--demo` seeds the demo market once (`orderly_app::demo`) and prints sign-in links for
+//! its buyer, seller and support agent.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use orderly_app::{App, AppConfig, NewProduct, SystemClock, TestClock, workers};
-use orderly_domain::{Currency, Money, Role};
+use orderly_app::{App, AppConfig, SystemClock, TestClock, workers};
 use orderly_server::AppState;
 
 use crate::config::Config;
@@ -71,13 +70,7 @@ pub async fn run(config: Config, options: ServeOptions) -> anyhow::Result<()> {
         "orderly is listening on {url}  (API docs: {url}/api/docs, OpenAPI: {url}/api/openapi.json)"
     );
     if options.demo {
-        seed_demo(
-            &app,
-            &url,
-            options.admin_token.as_deref(),
-            options.test_clock,
-        )
-        .await?;
+        seed_demo(&app, &url, options.test_clock).await?;
     }
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -155,9 +148,10 @@ pub async fn run(config: Config, options: ServeOptions) -> anyhow::Result<()> {
         )))
     };
     let mut server_stopped = stopped.clone();
-    let server = orderly_server::serve(listener, state, async move {
-        let _ = server_stopped.changed().await;
-    });
+    let server =
+        orderly_server::serve_with(listener, state, Some(orderly_web::pages()), async move {
+            let _ = server_stopped.changed().await;
+        });
     let signals = async {
         shutdown_signal().await;
         tracing::info!("shutting down: finishing requests in flight");
@@ -209,91 +203,46 @@ async fn shutdown_signal() {
     }
 }
 
-/// A demo seller with three products, two buyers and an admin; prints their tokens.
-async fn seed_demo(
-    app: &App,
-    url: &str,
-    admin_token: Option<&str>,
-    test_clock: bool,
-) -> anyhow::Result<()> {
-    let (seller, seller_token) = app
-        .create_account(Role::Seller, "Demo Store", None, |_| None)
-        .await?;
-    let (alice, alice_token) = app
-        .create_account(
-            Role::Buyer,
-            "Alice (demo buyer)",
-            Some("alice@demo.test"),
-            |_| None,
-        )
-        .await?;
-    let (_bob, bob_token) = app
-        .create_account(
-            Role::Buyer,
-            "Bob (demo buyer)",
-            Some("bob@demo.test"),
-            |_| None,
-        )
-        .await?;
-    let (_admin, demo_admin_token) = app
-        .create_account(Role::Admin, "Demo support", None, |_| None)
-        .await?;
-    let eur = Currency::parse("EUR")?;
-    let mut products = Vec::new();
-    for (title, price, fee, days) in [
-        ("Cactus seeds, 20 pack", 350, 150, 3),
-        ("Phone case, blue", 1_299, 300, 5),
-        ("LED desk lamp", 2_499, 499, 7),
+/// The demo market (seeded once, found again on later starts): prints a sign-in link for
+/// the demo buyer, seller and support agent, and on the first start their API tokens.
+async fn seed_demo(app: &App, url: &str, test_clock: bool) -> anyhow::Result<()> {
+    let (demo, tokens) = app.demo().await?;
+    println!(
+        "\nDemo market: one order in every situation (unpaid, in verification, a cancellation request, shipped, delivered, a dispute, frozen, completed, cancelled)."
+    );
+    println!("Sign in (each link works once, for 15 minutes; restart for new ones):");
+    for (label, account, page) in [
+        ("buyer   Alice Martin ", demo.buyer, "/orders"),
+        ("seller  Linden Lamps ", demo.seller, "/seller"),
+        ("support Sam          ", demo.admin, "/admin"),
     ] {
-        let product = app
-            .create_product(
-                seller.id,
-                NewProduct {
-                    title: title.into(),
-                    price: Money::parse(price, eur)?,
-                    shipping_fee: Money::parse(fee, eur)?,
-                    stock: 100,
-                    processing_days: days,
-                },
-                |_| None,
-            )
+        let link = app
+            .create_signin_link(account, Some(page), |_| None)
             .await?;
-        products.push(product);
+        println!("  {label} {}/signin/link/{}", app.public_url(), link.token);
     }
-    let admin = admin_token.unwrap_or(&demo_admin_token);
-    println!(
-        "\nDemo data:\n  seller  Demo Store   id {}  token {seller_token}\n  buyer   Alice        id {}  token {alice_token}\n  buyer   Bob                token {bob_token}\n  admin   Demo support       token {demo_admin_token}",
-        seller.id, alice.id
-    );
-    for product in &products {
-        println!(
-            "  product {}  {} ({} {} + {} shipping)",
-            product.id,
-            product.title,
-            product.price_minor,
-            product.currency,
-            product.shipping_fee_minor
-        );
+    match tokens {
+        Some(tokens) => {
+            println!(
+                "API tokens (shown this once; also sign in at {url}/signin):\n  buyer   {}\n  buyer   {} (Bob Keller)\n  seller  {}\n  support {}",
+                tokens.buyer, tokens.second_buyer, tokens.seller, tokens.admin
+            );
+            let product = demo.products[0].as_uuid();
+            println!(
+                r#"Try the API as the buyer:
+  curl -s -X POST {url}/api/v1/orders -H 'Authorization: Bearer {buyer}' -H 'Content-Type: application/json' \
+    -d '{{"lines":[{{"product_id":"{product}","quantity":1}}],"shipping_address":{{"name":"Alice","city":"Berlin","country":"DE"}},"payment_method":"card"}}'
+  curl -s {url}/api/v1/orders -H 'Authorization: Bearer {buyer}'"#,
+                buyer = tokens.buyer
+            );
+        }
+        None => {
+            println!("(The demo was seeded on an earlier start; its API tokens were printed then.)")
+        }
     }
-    let product = &products[0];
-    println!(
-        r#"
-Try it:
-  # Alice places an order and pays
-  curl -s -X POST {url}/api/v1/orders -H 'Authorization: Bearer {alice_token}' -H 'Content-Type: application/json' \
-    -d '{{"lines":[{{"product_id":"{product}","quantity":2}}],"shipping_address":{{"name":"Alice","street":"1 Main St","city":"Berlin","postal_code":"10115","country":"DE"}},"payment_method":"card"}}'
-  curl -s -X POST {url}/api/v1/orders/ORDER_ID/pay -H 'Authorization: Bearer {alice_token}' -d '{{}}'
-  # The admin verifies the payment, Alice asks to cancel, the seller approves
-  curl -s -X POST {url}/api/v1/orders/ORDER_ID/verify-payment -H 'Authorization: Bearer {admin}' -d '{{"outcome":"approved"}}'
-  curl -s -X POST {url}/api/v1/orders/ORDER_ID/cancel -H 'Authorization: Bearer {alice_token}' -d '{{"reason":"no_longer_needed"}}'
-  curl -s -X POST {url}/api/v1/orders/ORDER_ID/cancellation/approve -H 'Authorization: Bearer {seller_token}'
-  # The order's history
-  curl -s {url}/api/v1/orders/ORDER_ID/events -H 'Authorization: Bearer {alice_token}'"#,
-        product = product.id
-    );
     if test_clock {
         println!(
-            "  # Move the test clock three days on; due deadlines fire on the way\n  curl -s -X POST {url}/api/v1/test-clock/advance -H 'Authorization: Bearer {admin}' -d '{{\"seconds\":259200}}'"
+            "The clock is a test clock: support moves it on {url}/admin/clock, and due deadlines fire on the way."
         );
     }
     println!();

@@ -212,7 +212,7 @@ impl Player {
             println!(
                 "   {:>9}  {who:>6}: {}",
                 self.clock(),
-                event.kind.describe()
+                event.kind.describe(self.order.currency)
             );
         }
     }

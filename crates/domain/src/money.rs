@@ -81,20 +81,25 @@ impl Money {
 
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let exponent = u32::from(self.currency.exponent());
-        if exponent == 0 {
-            return write!(f, "{} {}", self.amount_minor, self.currency);
-        }
-        let scale = 10_i64.pow(exponent);
-        write!(
-            f,
-            "{}.{:0width$} {}",
-            self.amount_minor / scale,
-            self.amount_minor % scale,
-            self.currency,
-            width = exponent as usize
-        )
+        f.write_str(&format_minor(self.amount_minor, self.currency))
     }
+}
+
+/// An amount in minor units as people read it: `35.00 EUR`, `1200 JPY`.
+pub fn format_minor(amount_minor: i64, currency: Currency) -> String {
+    let exponent = u32::from(currency.exponent());
+    if exponent == 0 {
+        return format!("{amount_minor} {currency}");
+    }
+    let scale = 10_u64.pow(exponent);
+    let sign = if amount_minor < 0 { "-" } else { "" };
+    let amount = amount_minor.unsigned_abs();
+    format!(
+        "{sign}{}.{:0width$} {currency}",
+        amount / scale,
+        amount % scale,
+        width = exponent as usize
+    )
 }
 
 /// Why an amount or currency was refused.

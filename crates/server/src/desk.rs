@@ -556,14 +556,7 @@ macro_rules! outbox_action {
                 require_admin(caller, stringify!($name))?;
                 let _: Empty = body.parse()?;
                 let id = id.parse::<i64>().map_err(|_| ApiError::NoSuch("outbox message"))?;
-                let entry = state
-                    .app
-                    .store
-                    .$method(id, state.app.now())
-                    .await
-                    .map_err(orderly_app::AppError::from)?
-                    .ok_or(ApiError::NoSuch("outbox message"))?;
-                state.app.wake_deliveries();
+                let entry = state.app.$method(id).await?;
                 Ok((200, serde_json::to_string(&OutboxEntryDocument::new(&entry)).expect("serialisable")))
             };
             respond::simple(state, caller, &headers, request, work).await
@@ -575,12 +568,12 @@ outbox_action!(
     retry_outbox,
     "/api/v1/admin/outbox/{id}/retry",
     "Send a dead message again (admin), with a fresh give-up window",
-    outbox_retry
+    retry_outbox
 );
 
 outbox_action!(
     skip_outbox,
     "/api/v1/admin/outbox/{id}/skip",
     "Give up a message for good (admin), so the order's later messages of its topic go",
-    outbox_skip
+    skip_outbox
 );

@@ -593,6 +593,49 @@ pub struct AccountCreated {
     pub token: Option<String>,
 }
 
+/// `POST /api/v1/accounts/{id}/signin-link`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SigninLinkRequest {
+    /// Where the browser goes once signed in: a path of the pages (`/orders/{id}`,
+    /// `/seller`, ...); the caller's home when absent.
+    #[schema(max_length = 500, pattern = r"^/((orders|catalogue|seller|admin|signin)([/?][A-Za-z0-9/_\-?=&.%]*)?)?$")]
+    pub return_to: Option<String>,
+}
+
+/// A one-time sign-in link: usable once, for 15 minutes.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SigninLinkCreated {
+    /// Open it in a browser to be signed in. A replay of the same request (same
+    /// `Idempotency-Key`) answers `null`: links are never stored in plain text.
+    pub url: Option<String>,
+    pub expires_at: jiff::Timestamp,
+}
+
+/// `PATCH /api/v1/products/{id}`: each field given is changed; the others stay.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProduct {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
+    pub title: Option<String>,
+    /// In the product's currency.
+    pub price: Option<MoneyDto>,
+    /// In the product's currency.
+    pub shipping_fee: Option<MoneyDto>,
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
+    pub stock: Option<i64>,
+    #[schema(minimum = 1, maximum = 365)]
+    pub processing_days: Option<u32>,
+}
+
+/// A page of products, newest first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProductList {
+    pub products: Vec<ProductDocument>,
+    /// Pass as `after` for the next page; `null` on the last one.
+    pub next_cursor: Option<Uuid>,
+}
+
 /// A revoked account.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AccountRevoked {
@@ -1027,7 +1070,11 @@ pub struct EventDocument {
 
 impl EventDocument {
     /// An event as the viewer may see it (`orderly_domain::visible`).
-    pub fn new(seq: u64, view: &orderly_domain::EventView) -> Self {
+    pub fn new(
+        seq: u64,
+        view: &orderly_domain::EventView,
+        currency: orderly_domain::money::Currency,
+    ) -> Self {
         Self {
             seq,
             kind: view.kind.name().to_owned(),
@@ -1036,7 +1083,7 @@ impl EventDocument {
                 role: view.role.code().to_owned(),
                 id: view.actor_id.map(|id| id.as_uuid()),
             },
-            description: view.describe(),
+            description: view.describe(currency),
             data: serde_json::to_value(&view.kind).expect("events serialise"),
         }
     }
@@ -1071,6 +1118,8 @@ pub struct MessageList {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ClockDocument {
     pub now: Timestamp,
+    /// How many deadlines fired on the way.
+    pub fired: usize,
 }
 
 /// `/healthz`.

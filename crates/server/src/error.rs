@@ -57,8 +57,10 @@ pub enum ApiError {
     NoSuch(&'static str),
     MethodNotAllowed,
     OutOfStock(String),
-    /// Lost a race, a duplicate idempotent request still running, or a clash.
+    /// Lost a race or a clash.
     Conflict(String),
+    /// A request with the same `Idempotency-Key` is still running: retry in a moment.
+    InFlight,
     /// The same `Idempotency-Key` with another request.
     IdempotencyMismatch,
     RateLimited {
@@ -205,6 +207,12 @@ impl ApiError {
             ),
             ApiError::OutOfStock(detail) => (StatusCode::CONFLICT, "out_of_stock", sentence(detail), None),
             ApiError::Conflict(detail) => (StatusCode::CONFLICT, "conflict", sentence(detail), None),
+            ApiError::InFlight => (
+                StatusCode::CONFLICT,
+                "conflict",
+                "A request with this Idempotency-Key is still being processed; retry in a moment.".to_owned(),
+                None,
+            ),
             ApiError::IdempotencyMismatch => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency_key_reused",
@@ -313,6 +321,7 @@ impl IntoResponse for ApiError {
                 Some(RETRY_AFTER_UNAVAILABLE_SECS)
             }
             ApiError::StorageFull => Some(RETRY_AFTER_STORAGE_FULL_SECS),
+            ApiError::InFlight => Some(1),
             _ => None,
         };
         if let Some(seconds) = retry_after {

@@ -115,7 +115,8 @@ impl Limits {
         }
     }
 
-    fn request(&self, account: AccountId) -> Result<(), ApiError> {
+    /// Counts one request of `account`; 429 past its limit.
+    pub fn request(&self, account: AccountId) -> Result<(), ApiError> {
         let Some((limiter, _)) = &self.per_account else {
             return Ok(());
         };
@@ -131,7 +132,8 @@ impl Limits {
             })
     }
 
-    fn failed_sign_in(&self, address: IpAddr) -> Result<(), ApiError> {
+    /// Counts one failed sign-in from `address`; 429 past its limit.
+    pub fn failed_sign_in(&self, address: IpAddr) -> Result<(), ApiError> {
         let Some((limiter, _)) = &self.failed_sign_ins else {
             return Ok(());
         };

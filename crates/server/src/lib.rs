@@ -8,6 +8,7 @@
 pub mod callbacks;
 pub mod contract;
 pub mod desk;
+pub mod dispatch;
 pub mod dto;
 pub mod error;
 pub mod extract;
@@ -139,8 +140,9 @@ fn api(test_clock: bool) -> OpenApiRouter<AppState> {
         .routes(routes!(desk::retry_outbox))
         .routes(routes!(desk::skip_outbox))
         .routes(routes!(routes::revoke_account))
-        .routes(routes!(routes::create_product))
-        .routes(routes!(routes::get_product))
+        .routes(routes!(routes::create_signin_link))
+        .routes(routes!(routes::create_product, routes::list_products))
+        .routes(routes!(routes::get_product, routes::update_product))
         .routes(routes!(routes::get_seller))
         .routes(routes!(routes::place_order, routes::list_orders))
         .routes(routes!(routes::get_order))
@@ -212,9 +214,25 @@ pub fn openapi(test_clock: bool) -> utoipa::openapi::OpenApi {
     routes_and_document(test_clock).1
 }
 
-/// The whole application: what `serve` runs and what tests call.
+/// The web pages mounted beside the API (the `orderly-web` crate): their routes, and the
+/// page a browser gets for a path that is neither a page nor under `/api`.
+pub struct Pages {
+    pub router: axum::Router<AppState>,
+    pub not_found: fn() -> Response,
+}
+
+/// The API alone: what tests of the API call.
 pub fn app(state: AppState) -> Router {
+    app_with(state, None)
+}
+
+/// The whole application, the API with the pages when given: what `serve` runs.
+pub fn app_with(state: AppState, pages: Option<Pages>) -> Router {
     let (router, openapi) = routes_and_document(state.app.has_test_clock());
+    let (router, page_not_found) = match pages {
+        Some(pages) => (router.merge(pages.router), Some(pages.not_found)),
+        None => (router, None),
+    };
     let openapi_json = Arc::new(
         openapi
             .to_pretty_json()
@@ -235,7 +253,12 @@ pub fn app(state: AppState) -> Router {
             }),
         )
         .merge(utoipa_swagger_ui::SwaggerUi::new("/api/docs").url("/api/docs/openapi.json", openapi))
-        .fallback(not_found)
+        .fallback(move |uri: axum::http::Uri| async move {
+            match page_not_found {
+                Some(page) if !uri.path().starts_with("/api/") => page(),
+                _ => not_found().await,
+            }
+        })
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), time_limit))
         .layer(middleware::from_fn(record_request))
@@ -385,10 +408,27 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, state, None, shutdown).await
+}
+
+/// [`serve`] with the web pages beside the API.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    pages: Option<Pages>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let _ = prometheus();
     let header_read_timeout = state.options.header_read_timeout;
     let limits = Some(state.limits.clone());
-    serve_router(listener, app(state), header_read_timeout, limits, shutdown).await
+    serve_router(
+        listener,
+        app_with(state, pages),
+        header_read_timeout,
+        limits,
+        shutdown,
+    )
+    .await
 }
 
 /// Serves `router` the way [`serve`] does; `limits` are trimmed every minute.

@@ -95,10 +95,7 @@ async fn begin_key(
             owner,
         })),
         IdempotencyBegin::Mismatch => Err(ApiError::IdempotencyMismatch),
-        IdempotencyBegin::InFlight => Err(ApiError::Conflict(
-            "a request with this Idempotency-Key is still being processed; retry in a moment"
-                .into(),
-        )),
+        IdempotencyBegin::InFlight => Err(ApiError::InFlight),
         IdempotencyBegin::Done { status, body } => Ok(Begin::Replay(json_response(status, body))),
     }
 }

@@ -364,6 +364,185 @@ pub async fn create_product(
     respond::keyed(state, caller, &headers, request, work).await
 }
 
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/signin-link", tag = "accounts",
+    summary = "A one-time link that signs a browser in as the account (admin): one use, 15 minutes",
+    params(("id" = Uuid, Path)),
+    request_body = SigninLinkRequest,
+    responses((status = 201, body = SigninLinkCreated), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn create_signin_link(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: OriginalUri,
+    body: Body,
+) -> Response {
+    let request = RequestKey::post(&uri, &body);
+    let (state, caller, body) = (&state, &caller, &body);
+    let work = |keyed: Option<orderly_app::KeyedRequest>| async move {
+        require_role(caller, Role::Admin, "create_signin_link")?;
+        let input: SigninLinkRequest = body.parse()?;
+        let id = id.parse::<Uuid>().map_err(|_| account_not_found())?;
+        let render = |link: &orderly_app::sessions::NewSigninLink, shown: bool| {
+            let created = SigninLinkCreated {
+                url: shown.then(|| signin_url(state, &link.token)),
+                expires_at: link.expires_at,
+            };
+            serde_json::to_string(&created).expect("serialisable")
+        };
+        let link = state
+            .app
+            .create_signin_link(
+                AccountId::from_uuid(id),
+                input.return_to.as_deref(),
+                |link| keyed.map(|keyed| keyed.answer(201, render(link, false))),
+            )
+            .await
+            .map_err(|error| match error {
+                orderly_app::AppError::NoSuch(_) => account_not_found(),
+                other => other.into(),
+            })?;
+        Ok((201, render(&link, true)))
+    };
+    respond::keyed(state, caller, &headers, request, work).await
+}
+
+/// Where a sign-in link's token is used: a page that asks to continue, so that a mail
+/// scanner opening the link does not use it up.
+pub fn signin_url(state: &AppState, token: &str) -> String {
+    format!("{}/signin/link/{token}", state.app.public_url())
+}
+
+/// `GET /api/v1/products`'s query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ProductQuery {
+    /// Only this seller's products.
+    pub seller_id: Option<Uuid>,
+    /// The `next_cursor` of the previous page.
+    pub after: Option<Uuid>,
+    /// 1 to 100; 20 by default.
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/api/v1/products", tag = "catalogue",
+    summary = "The catalogue, newest first: every seller's products, or one seller's",
+    params(ProductQuery),
+    responses((status = 200, body = ProductList), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list_products(
+    State(state): State<AppState>,
+    _caller: Caller,
+    query: Result<Query<ProductQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|rejection| ApiError::InvalidQuery(rejection.body_text()))?;
+    let limit = query.limit.unwrap_or(20);
+    if !(1..=orderly_store::PAGE_LIMIT_MAX).contains(&limit) {
+        return Err(invalid(
+            "limit",
+            format!(
+                "limit must be between 1 and {}",
+                orderly_store::PAGE_LIMIT_MAX
+            ),
+        ));
+    }
+    // One more than asked, to know whether there is a next page.
+    let mut products = state
+        .app
+        .products(orderly_store::ProductFilter {
+            seller_id: query.seller_id.map(AccountId::from_uuid),
+            after: query.after.map(ProductId::from_uuid),
+            limit: limit + 1,
+        })
+        .await?;
+    let more = products.len() > limit as usize;
+    products.truncate(limit as usize);
+    let list = ProductList {
+        next_cursor: if more {
+            products.last().map(|product| product.id.as_uuid())
+        } else {
+            None
+        },
+        products: products.iter().map(product_document).collect(),
+    };
+    Ok(json_response(
+        200,
+        serde_json::to_string(&list).expect("serialisable"),
+    ))
+}
+
+#[utoipa::path(patch, path = "/api/v1/products/{id}", tag = "catalogue",
+    summary = "Change a product of the seller's (title, price, shipping fee, stock, processing time); orders placed before keep their prices",
+    params(("id" = Uuid, Path)),
+    request_body = UpdateProduct,
+    responses((status = 200, body = ProductDocument), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn update_product(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    require_role(&caller, Role::Seller, "update_product")?;
+    let input: UpdateProduct = body.parse()?;
+    let id = id
+        .parse::<Uuid>()
+        .map_err(|_| ApiError::NoSuch("product"))?;
+    let product = update_product_from(&state, &caller, ProductId::from_uuid(id), input).await?;
+    Ok(json_response(
+        200,
+        serde_json::to_string(&product_document(&product)).expect("serialisable"),
+    ))
+}
+
+/// A seller's product change from the API's fields (the pages use it too).
+pub async fn update_product_from(
+    state: &AppState,
+    caller: &Caller,
+    id: ProductId,
+    input: UpdateProduct,
+) -> Result<orderly_store::Product, ApiError> {
+    let existing = state
+        .app
+        .product(id)
+        .await?
+        .filter(|product| product.seller_id == caller.id())
+        .ok_or(ApiError::NoSuch("product"))?;
+    let in_currency =
+        |field: &'static str, amount: &Option<MoneyDto>| -> Result<Option<i64>, ApiError> {
+            match amount {
+                None => Ok(None),
+                Some(given) => {
+                    let parsed = money(field, given)?;
+                    if parsed.currency().code() != existing.currency {
+                        return Err(invalid(
+                            field,
+                            format!(
+                                "the product is priced in {}; give the amount in it",
+                                existing.currency
+                            ),
+                        ));
+                    }
+                    Ok(Some(parsed.amount_minor()))
+                }
+            }
+        };
+    let change = orderly_store::ProductChange {
+        title: input.title,
+        price_minor: in_currency("price", &input.price)?,
+        shipping_fee_minor: in_currency("shipping_fee", &input.shipping_fee)?,
+        stock: input.stock,
+        processing_days: input.processing_days,
+    };
+    Ok(state
+        .app
+        .update_product(caller.id(), id, change, |_| None)
+        .await?)
+}
+
 fn product_document(product: &orderly_store::Product) -> ProductDocument {
     ProductDocument {
         id: product.id.as_uuid(),
@@ -670,7 +849,7 @@ pub async fn order_events(
         events: page
             .events
             .iter()
-            .map(|(seq, view)| EventDocument::new(*seq, view))
+            .map(|(seq, view)| EventDocument::new(*seq, view, page.currency))
             .collect(),
         next_cursor: page.next.map(|seq| seq.to_string()),
     };
@@ -1686,10 +1865,10 @@ pub async fn advance_clock(
     let work = || async {
         require_role(&caller, Role::Admin, "advance_test_clock")?;
         let input: AdvanceRequest = body.parse()?;
-        let now = state.app.advance_clock(input.seconds).await?;
+        let (now, fired) = state.app.advance_clock(input.seconds).await?;
         Ok((
             200,
-            serde_json::to_string(&ClockDocument { now }).expect("serialisable"),
+            serde_json::to_string(&ClockDocument { now, fired }).expect("serialisable"),
         ))
     };
     respond::simple(&state, &caller, &headers, request, work).await

@@ -510,6 +510,13 @@ macro_rules! store_impl {
                 id.as_deref().map(parse_order_id).transpose()
             }
 
+            async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+                Ok(sqlx::query_scalar("select value from settings where key = $1")
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
             async fn setting_or_insert(&self, key: &str, value: &str, now: Timestamp) -> Result<String, StoreError> {
                 let _turn = self.write_turn().await?;
                 sqlx::query("insert into settings (key, value, created_at) values ($1, $2, $3) on conflict (key) do nothing")
@@ -832,7 +839,7 @@ macro_rules! store_impl {
 
             async fn account_by_token(&self, token_hash: &str) -> Result<Option<crate::Account>, StoreError> {
                 let row = sqlx::query(
-                    "select id, role, name, email, created_at from accounts where token_hash = $1 and revoked_at is null",
+                    AssertSqlSafe(format!("select {ACCOUNT_COLUMNS} from accounts where token_hash = $1 and revoked_at is null")),
                 )
                 .bind(token_hash)
                 .fetch_optional(&self.pool)
@@ -841,7 +848,7 @@ macro_rules! store_impl {
             }
 
             async fn account(&self, id: AccountId) -> Result<Option<crate::Account>, StoreError> {
-                let row = sqlx::query("select id, role, name, email, created_at from accounts where id = $1")
+                let row = sqlx::query(AssertSqlSafe(format!("select {ACCOUNT_COLUMNS} from accounts where id = $1")))
                     .bind(id.to_string())
                     .fetch_optional(&self.pool)
                     .await?;
@@ -1087,32 +1094,207 @@ macro_rules! store_impl {
             }
 
             async fn product(&self, id: orderly_domain::ProductId) -> Result<Option<crate::Product>, StoreError> {
-                let row = sqlx::query(
-                    "select id, seller_id, title, currency, price_minor, shipping_fee_minor, stock, processing_days, created_at \
-                     from products where id = $1",
-                )
+                let row = sqlx::query(AssertSqlSafe(format!("select {PRODUCT_COLUMNS} from products where id = $1")))
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|row| decode_product(&row)).transpose()
+            }
+
+            async fn list_products(&self, filter: crate::ProductFilter) -> Result<Vec<crate::Product>, StoreError> {
+                let limit = i64::from(filter.limit.clamp(1, crate::PAGE_LIMIT_MAX));
+                // Newest first; the cursor is the last product's (created_at, id).
+                let rows = sqlx::query(AssertSqlSafe(format!(
+                    "select {PRODUCT_COLUMNS} from products \
+                     where ($1 is null or seller_id = $1) \
+                     and ($2 is null or (created_at, id) < (select created_at, id from products where id = $2)) \
+                     order by created_at desc, id desc limit $3"
+                )))
+                .bind(filter.seller_id.map(|id| id.to_string()))
+                .bind(filter.after.map(|id| id.to_string()))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(decode_product).collect()
+            }
+
+            async fn update_product(&self, id: orderly_domain::ProductId, seller_id: AccountId, change: &crate::ProductChange, now: Timestamp, answer: Option<&IdempotentResponse>) -> Result<Option<crate::Product>, StoreError> {
+                let _turn = self.write_turn().await?;
+                let mut tx = self.pool.begin_with($begin).await?;
+                let row = sqlx::query(AssertSqlSafe(format!(
+                    "update products set title = coalesce($1, title), price_minor = coalesce($2, price_minor), \
+                     shipping_fee_minor = coalesce($3, shipping_fee_minor), stock = coalesce($4, stock), \
+                     processing_days = coalesce($5, processing_days), updated_at = $6 \
+                     where id = $7 and seller_id = $8 returning {PRODUCT_COLUMNS}"
+                )))
+                .bind(change.title.as_deref())
+                .bind(change.price_minor)
+                .bind(change.shipping_fee_minor)
+                .bind(change.stock)
+                .bind(change.processing_days.map(i64::from))
+                .bind(micros(now))
                 .bind(id.to_string())
+                .bind(seller_id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(row) = row else {
+                    return Ok(None);
+                };
+                let product = decode_product(&row)?;
+                if let Some(answer) = answer {
+                    write_idempotency(&mut tx, answer, micros(now)).await?;
+                }
+                tx.commit().await?;
+                Ok(Some(product))
+            }
+
+            async fn list_accounts(&self, role: Option<orderly_domain::Role>, after: Option<AccountId>, limit: u32) -> Result<Vec<crate::Account>, StoreError> {
+                let limit = i64::from(limit.clamp(1, crate::PAGE_LIMIT_MAX));
+                let rows = sqlx::query(AssertSqlSafe(format!(
+                    "select {ACCOUNT_COLUMNS} from accounts \
+                     where ($1 is null or role = $1) \
+                     and ($2 is null or (created_at, id) < (select created_at, id from accounts where id = $2)) \
+                     order by created_at desc, id desc limit $3"
+                )))
+                .bind(role.map(|role| role.code().to_owned()))
+                .bind(after.map(|id| id.to_string()))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(decode_account).collect()
+            }
+
+            async fn create_session(&self, id_hash: &str, account_id: AccountId, csrf: &str, now: Timestamp, expires_at: Timestamp) -> Result<(), StoreError> {
+                let _turn = self.write_turn().await?;
+                sqlx::query("insert into sessions (id_hash, account_id, csrf, created_at, expires_at) values ($1, $2, $3, $4, $5)")
+                    .bind(id_hash)
+                    .bind(account_id.to_string())
+                    .bind(csrf)
+                    .bind(micros(now))
+                    .bind(micros(expires_at))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn session(&self, id_hash: &str, now: Timestamp) -> Result<Option<crate::Session>, StoreError> {
+                let row = sqlx::query(AssertSqlSafe(format!(
+                    "select {ACCOUNT_COLUMNS_OF_A}, s.csrf, s.expires_at as session_expires_at from sessions s \
+                     join accounts a on a.id = s.account_id \
+                     where s.id_hash = $1 and s.expires_at > $2 and a.revoked_at is null"
+                )))
+                .bind(id_hash)
+                .bind(micros(now))
                 .fetch_optional(&self.pool)
                 .await?;
                 let Some(row) = row else {
                     return Ok(None);
                 };
-                let parse = |column: &str| -> Result<uuid::Uuid, StoreError> {
-                    let text: String = row.try_get(column)?;
-                    text.parse().map_err(|error| StoreError::Other(anyhow::anyhow!("stored {column}: {error}")))
-                };
-                Ok(Some(crate::Product {
-                    id: orderly_domain::ProductId::from_uuid(parse("id")?),
-                    seller_id: AccountId::from_uuid(parse("seller_id")?),
-                    title: row.try_get("title")?,
-                    currency: row.try_get("currency")?,
-                    price_minor: row.try_get("price_minor")?,
-                    shipping_fee_minor: row.try_get("shipping_fee_minor")?,
-                    stock: row.try_get("stock")?,
-                    processing_days: u32::try_from(row.try_get::<i64, _>("processing_days")?).unwrap_or(0),
-                    created_at: from_micros(row.try_get("created_at")?)?,
+                Ok(Some(crate::Session {
+                    account: decode_account(&row)?,
+                    csrf: row.try_get("csrf")?,
+                    expires_at: from_micros(row.try_get("session_expires_at")?)?,
                 }))
             }
+
+            async fn end_session(&self, id_hash: &str) -> Result<(), StoreError> {
+                let _turn = self.write_turn().await?;
+                sqlx::query("delete from sessions where id_hash = $1").bind(id_hash).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn create_signin_link(&self, token_hash: &str, account_id: AccountId, return_to: Option<&str>, now: Timestamp, expires_at: Timestamp, answer: Option<&IdempotentResponse>) -> Result<(), StoreError> {
+                let _turn = self.write_turn().await?;
+                let mut tx = self.pool.begin_with($begin).await?;
+                sqlx::query(
+                    "insert into signin_links (token_hash, account_id, return_to, expires_at, used_at, created_at) \
+                     values ($1, $2, $3, $4, null, $5)",
+                )
+                .bind(token_hash)
+                .bind(account_id.to_string())
+                .bind(return_to)
+                .bind(micros(expires_at))
+                .bind(micros(now))
+                .execute(&mut *tx)
+                .await?;
+                if let Some(answer) = answer {
+                    write_idempotency(&mut tx, answer, micros(now)).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn redeem_signin_link(&self, token_hash: &str, now: Timestamp) -> Result<Option<crate::SigninLink>, StoreError> {
+                let _turn = self.write_turn().await?;
+                // One statement: two browsers racing for one link cannot both win.
+                let row = sqlx::query(
+                    "update signin_links set used_at = $1 where token_hash = $2 and used_at is null and expires_at > $1 \
+                     and account_id in (select id from accounts where revoked_at is null) \
+                     returning account_id, return_to",
+                )
+                .bind(micros(now))
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some(row) = row else {
+                    return Ok(None);
+                };
+                let account_id: String = row.try_get("account_id")?;
+                Ok(Some(crate::SigninLink {
+                    account_id: AccountId::from_uuid(
+                        account_id.parse().map_err(|error| StoreError::Other(anyhow::anyhow!("stored account id: {error}")))?,
+                    ),
+                    return_to: row.try_get("return_to")?,
+                }))
+            }
+
+            async fn orders_by_number(&self, number: &str) -> Result<Vec<OrderId>, StoreError> {
+                let number = number.trim().to_ascii_lowercase();
+                if number.len() != 10 || !number.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Ok(Vec::new());
+                }
+                let ids: Vec<String> = sqlx::query_scalar("select id from orders where id like $1 order by placed_at desc limit 20")
+                    .bind(format!("%{number}"))
+                    .fetch_all(&self.pool)
+                    .await?;
+                ids.iter()
+                    .map(|id| {
+                        id.parse()
+                            .map(OrderId::from_uuid)
+                            .map_err(|error| StoreError::Other(anyhow::anyhow!("stored order id: {error}")))
+                    })
+                    .collect()
+            }
+
+            async fn purge_sessions(&self, before: Timestamp) -> Result<u64, StoreError> {
+                let _turn = self.write_turn().await?;
+                let sessions = sqlx::query("delete from sessions where expires_at < $1").bind(micros(before)).execute(&self.pool).await?;
+                let links = sqlx::query("delete from signin_links where expires_at < $1").bind(micros(before)).execute(&self.pool).await?;
+                Ok(sessions.rows_affected() + links.rows_affected())
+            }
+        }
+
+        const PRODUCT_COLUMNS: &str =
+            "id, seller_id, title, currency, price_minor, shipping_fee_minor, stock, processing_days, created_at";
+        const ACCOUNT_COLUMNS: &str = "id, role, name, email, created_at, revoked_at";
+        const ACCOUNT_COLUMNS_OF_A: &str = "a.id, a.role, a.name, a.email, a.created_at, a.revoked_at";
+
+        fn decode_product(row: &<$db as sqlx::Database>::Row) -> Result<crate::Product, StoreError> {
+            let parse = |column: &str| -> Result<uuid::Uuid, StoreError> {
+                let text: String = row.try_get(column)?;
+                text.parse().map_err(|error| StoreError::Other(anyhow::anyhow!("stored {column}: {error}")))
+            };
+            Ok(crate::Product {
+                id: orderly_domain::ProductId::from_uuid(parse("id")?),
+                seller_id: AccountId::from_uuid(parse("seller_id")?),
+                title: row.try_get("title")?,
+                currency: row.try_get("currency")?,
+                price_minor: row.try_get("price_minor")?,
+                shipping_fee_minor: row.try_get("shipping_fee_minor")?,
+                stock: row.try_get("stock")?,
+                processing_days: u32::try_from(row.try_get::<i64, _>("processing_days")?).unwrap_or(0),
+                created_at: from_micros(row.try_get("created_at")?)?,
+            })
         }
 
         /// Runs one write inside the caller's transaction: reads the order with its lock,
@@ -1337,6 +1519,7 @@ macro_rules! store_impl {
                 name: row.try_get("name")?,
                 email: row.try_get("email")?,
                 created_at: from_micros(row.try_get("created_at")?)?,
+                revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(from_micros).transpose()?,
             })
         }
 

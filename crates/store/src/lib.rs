@@ -366,6 +366,42 @@ pub struct Account {
     /// Where e-mails go (SPEC 16.1); none means the account gets none.
     pub email: Option<String>,
     pub created_at: Timestamp,
+    /// When its token was revoked; a revoked account cannot sign in or act.
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// A signed-in browser (SPEC 16.5): whose it is and the CSRF token its forms carry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    pub account: Account,
+    pub csrf: String,
+    pub expires_at: Timestamp,
+}
+
+/// What a one-time sign-in link opens: the account, and where to go after.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SigninLink {
+    pub account_id: AccountId,
+    pub return_to: Option<String>,
+}
+
+/// Which products to list: one seller's, or everyone's; newest first, from `after`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProductFilter {
+    pub seller_id: Option<AccountId>,
+    /// The id of the last product of the previous page.
+    pub after: Option<ProductId>,
+    pub limit: u32,
+}
+
+/// A seller's change to a product: each field left `None` stays as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProductChange {
+    pub title: Option<String>,
+    pub price_minor: Option<i64>,
+    pub shipping_fee_minor: Option<i64>,
+    pub stock: Option<i64>,
+    pub processing_days: Option<u32>,
 }
 
 /// A product of a seller's catalogue.
@@ -698,6 +734,9 @@ pub trait Store: Send + Sync {
         tracking_number: &str,
     ) -> Result<Option<OrderId>, StoreError>;
 
+    /// The setting `key`, if it has one.
+    async fn setting(&self, key: &str) -> Result<Option<String>, StoreError>;
+
     /// The setting `key`, set to `value` first if it has none; returns the value kept.
     async fn setting_or_insert(
         &self,
@@ -852,6 +891,71 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<EvidenceFile>, StoreError>;
 
     async fn product(&self, id: ProductId) -> Result<Option<Product>, StoreError>;
+
+    /// Products newest first, one seller's or all, a page at a time (`limit` clamped).
+    async fn list_products(&self, filter: ProductFilter) -> Result<Vec<Product>, StoreError>;
+
+    /// Changes a product of `seller_id`; the product after, or `None` when that seller has
+    /// no such product. The answer is stored in the same transaction.
+    async fn update_product(
+        &self,
+        id: ProductId,
+        seller_id: AccountId,
+        change: &ProductChange,
+        now: Timestamp,
+        answer: Option<&IdempotentResponse>,
+    ) -> Result<Option<Product>, StoreError>;
+
+    /// Accounts newest first, of one role or all, a page at a time (`limit` clamped).
+    async fn list_accounts(
+        &self,
+        role: Option<Role>,
+        after: Option<AccountId>,
+        limit: u32,
+    ) -> Result<Vec<Account>, StoreError>;
+
+    /// Starts a session whose id hashes to `id_hash`, until `expires_at`.
+    async fn create_session(
+        &self,
+        id_hash: &str,
+        account_id: AccountId,
+        csrf: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// The live session with that id hash, if its account is not revoked.
+    async fn session(&self, id_hash: &str, now: Timestamp) -> Result<Option<Session>, StoreError>;
+
+    /// Ends a session (signing out); ending one that is gone is harmless.
+    async fn end_session(&self, id_hash: &str) -> Result<(), StoreError>;
+
+    /// Keeps a one-time sign-in link whose token hashes to `token_hash`, with the request's
+    /// idempotent answer in the same transaction.
+    async fn create_signin_link(
+        &self,
+        token_hash: &str,
+        account_id: AccountId,
+        return_to: Option<&str>,
+        now: Timestamp,
+        expires_at: Timestamp,
+        answer: Option<&IdempotentResponse>,
+    ) -> Result<(), StoreError>;
+
+    /// Uses a sign-in link: once, before it expires, for an account not revoked. `None`
+    /// when it is unknown, used, expired or its account revoked.
+    async fn redeem_signin_link(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<SigninLink>, StoreError>;
+
+    /// The orders whose number (the last ten hex digits of the id, as e-mails and pages
+    /// show it) is `number`.
+    async fn orders_by_number(&self, number: &str) -> Result<Vec<OrderId>, StoreError>;
+
+    /// Deletes sessions and sign-in links that expired before `before`; how many.
+    async fn purge_sessions(&self, before: Timestamp) -> Result<u64, StoreError>;
 }
 
 /// How the store waits, and how SQLite is tuned. Every wait is bounded, so that a database

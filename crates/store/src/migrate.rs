@@ -40,6 +40,11 @@ pub const SQLITE: &[Migration] = &[
         name: "integrations",
         sql: include_str!("../migrations/sqlite/0006_integrations.sql"),
     },
+    Migration {
+        version: 7,
+        name: "web",
+        sql: include_str!("../migrations/sqlite/0007_web.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -72,6 +77,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 6,
         name: "integrations",
         sql: include_str!("../migrations/postgres/0006_integrations.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "web",
+        sql: include_str!("../migrations/postgres/0007_web.sql"),
     },
 ];
 

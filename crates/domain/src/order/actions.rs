@@ -34,11 +34,11 @@ pub fn guidance(order: &Order, actor: Actor, now: Timestamp, policy: &Policy) ->
     match (order.pending_partial_refund(), actor.role()) {
         (Some(offer), Role::Buyer) if !order.frozen => format!(
             "The seller offers {} back if you keep the order: accept it (the refund is sent at once) or decline it. {text}",
-            offer.amount_minor
+            crate::money::format_minor(offer.amount_minor, order.currency)
         ),
         (Some(offer), Role::Seller) if !order.frozen => format!(
             "Your partial refund offer of {} awaits the buyer's answer. {text}",
-            offer.amount_minor
+            crate::money::format_minor(offer.amount_minor, order.currency)
         ),
         _ => text,
     }

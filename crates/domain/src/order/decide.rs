@@ -1692,7 +1692,8 @@ fn claim_amount(order: &Order, policy: &Policy, amount: i64) -> Result<i64, Reje
         return Err(Rejection::validation(
             "amount",
             format!(
-                "ask for more than 0 and at most {cap} (in minor units{})",
+                "ask for more than 0 and at most {} ({cap} in minor units{})",
+                crate::money::format_minor(cap, order.currency),
                 if policy.refund_shipping_after_shipment {
                     ""
                 } else {

@@ -325,20 +325,31 @@ impl EventKind {
 }
 
 impl EventKind {
-    /// A sentence for people: the order history in the web pages and the CLI's stories.
-    pub fn describe(&self) -> String {
+    /// A sentence for people, amounts in the order's `currency`: the order history in the
+    /// web pages, the e-mails and the CLI's stories.
+    pub fn describe(&self, currency: crate::money::Currency) -> String {
+        let money = |minor: &i64| crate::money::format_minor(*minor, currency);
+        let time = |at: &jiff::Timestamp| at.strftime("%-d %b %Y, %H:%M UTC").to_string();
+        let internal = |note: &str| {
+            if note.trim().is_empty() {
+                String::new()
+            } else {
+                format!(" Internal note: {}", note.trim())
+            }
+        };
         match self {
             EventKind::OrderPlaced(placed) => format!(
-                "Order placed: {} line(s), to be paid by {} within the payment window (until {}).",
+                "Order placed: {} line(s), to be paid by {} (until {}).",
                 placed.lines.len(),
-                placed.payment_method,
-                placed.payment_due_at
+                crate::order::words(placed.payment_method.code()),
+                time(&placed.payment_due_at)
             ),
             EventKind::PaymentSubmitted {
                 method,
                 amount_minor,
             } => format!(
-                "Paid {amount_minor} by {method}; the money is held in escrow while the payment is verified."
+                "Paid {} by {method}; the money is held in escrow while the payment is verified.",
+                money(amount_minor)
             ),
             EventKind::PaymentVerified => {
                 "Payment verified; the seller is preparing the order.".into()
@@ -395,10 +406,15 @@ impl EventKind {
                 expected_by,
                 ..
             } => format!(
-                "Refund of {amount_minor} sent to the {destination}, expected by {expected_by}."
+                "Refund of {} sent to the {destination}, expected by {}.",
+                money(amount_minor),
+                time(expected_by)
             ),
             EventKind::EscrowReleased { amount_minor } => {
-                format!("{amount_minor} released from escrow to the seller.")
+                format!(
+                    "{} released from escrow to the seller.",
+                    money(amount_minor)
+                )
             }
             EventKind::StockReleased => "Reserved stock returned to the catalogue.".into(),
             EventKind::Shipped {
@@ -424,11 +440,12 @@ impl EventKind {
                 amount_minor,
                 ..
             } => format!(
-                "The buyer opened a {kind} claim ({}) asking for {amount_minor}.",
-                reason.code()
+                "The buyer opened a {kind} claim ({}) asking for {}.",
+                reason.code(),
+                money(amount_minor)
             ),
             EventKind::ClaimCountered { amount_minor, .. } => {
-                format!("The seller offered {amount_minor} instead.")
+                format!("The seller offered {} instead.", money(amount_minor))
             }
             EventKind::ClaimRejected { .. } => "The seller rejected the claim.".into(),
             EventKind::OfferAccepted => "The buyer accepted the seller's offer.".into(),
@@ -441,7 +458,8 @@ impl EventKind {
                 return_required,
                 return_shipping_paid_by,
             } => format!(
-                "The platform decided a refund of {refund_minor}{}{}.",
+                "The platform decided a refund of {}{}{}.",
+                money(refund_minor),
                 if *return_required {
                     ", after the item is returned"
                 } else {
@@ -460,7 +478,7 @@ impl EventKind {
             }
             EventKind::ReturnReceived => "The parcel is back with the seller.".into(),
             EventKind::ClaimSettled { refund_minor } => {
-                format!("Claim settled with a refund of {refund_minor}.")
+                format!("Claim settled with a refund of {}.", money(refund_minor))
             }
             EventKind::ClaimClosed { .. } => "Claim closed without a refund.".into(),
             EventKind::ExtensionRequested { days, .. } => {
@@ -468,12 +486,15 @@ impl EventKind {
             }
             EventKind::ExtensionApproved { days } => format!("Protection extended by {days} days."),
             EventKind::ExtensionDeclined { .. } => "The protection extension was declined.".into(),
-            EventKind::OrderFrozen { .. } => {
-                "The platform froze the order for review; every deadline is paused.".into()
-            }
-            EventKind::OrderUnfrozen { .. } => {
-                "The platform unfroze the order; deadlines resume.".into()
-            }
+            // Notes are the platform's: for the parties `visible` has emptied them.
+            EventKind::OrderFrozen { note } => format!(
+                "The platform froze the order for review; every deadline is paused.{}",
+                internal(note)
+            ),
+            EventKind::OrderUnfrozen { note } => format!(
+                "The platform unfroze the order; deadlines resume.{}",
+                internal(note)
+            ),
             EventKind::MessageSent { author, text } => {
                 format!("{} wrote: \"{text}\"", author.code())
             }
@@ -500,7 +521,8 @@ impl EventKind {
                 "The seller's proposal to cancel no longer applies.".into()
             }
             EventKind::PartialRefundOffered { amount_minor, .. } => format!(
-                "The seller offered a partial refund of {amount_minor}; the buyer keeps the order."
+                "The seller offered a partial refund of {}; the buyer keeps the order.",
+                money(amount_minor)
             ),
             EventKind::PartialRefundAccepted => {
                 "The buyer accepted the partial refund; it is sent now.".into()
@@ -523,18 +545,24 @@ impl EventKind {
                 scanned_at,
                 location,
             } => match location {
-                Some(location) => format!("Carrier scan: {status} at {location} ({scanned_at})."),
-                None => format!("Carrier scan: {status} ({scanned_at})."),
+                Some(location) => format!(
+                    "Carrier scan: {status} at {location} ({}).",
+                    time(scanned_at)
+                ),
+                None => format!("Carrier scan: {status} ({}).", time(scanned_at)),
             },
             EventKind::PaymentVerificationOverdue => {
                 "The payment provider has not answered for a day; support is checking the payment."
                     .into()
             }
             EventKind::ReminderDue { deadline, due_at } => {
-                format!("Reminder: the {deadline} deadline ends at {due_at}.")
+                format!(
+                    "Reminder: the {deadline} deadline ends at {}.",
+                    time(due_at)
+                )
             }
             EventKind::DeadlineSet { deadline, due_at } => {
-                format!("Deadline {deadline} set for {due_at}.")
+                format!("Deadline {deadline} set for {}.", time(due_at))
             }
             EventKind::DeadlineFired { deadline } => format!("Deadline {deadline} ran out."),
             EventKind::DeadlineCleared { deadline } => {

@@ -16,6 +16,11 @@ pub mod message;
 pub mod rejection;
 pub mod visibility;
 
+/// A code as words: `e_wallet` → `e wallet`.
+pub fn words(code: &str) -> String {
+    code.replace('_', " ")
+}
+
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 

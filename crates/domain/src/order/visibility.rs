@@ -55,8 +55,8 @@ pub struct EventView {
 
 impl EventView {
     /// A sentence for people, from what this audience may see.
-    pub fn describe(&self) -> String {
-        self.kind.describe()
+    pub fn describe(&self, currency: crate::money::Currency) -> String {
+        self.kind.describe(currency)
     }
 }
 

@@ -292,7 +292,7 @@ fn shown(kind: &EventKind, audience: Audience) -> String {
     format!(
         "{} | {} | {:?} | {:?}",
         serde_json::to_string(&view.kind).expect("events serialise"),
-        view.describe(),
+        view.describe(orderly_domain::money::Currency::parse("EUR").expect("EUR")),
         view.actor_id,
         view.role
     )
@@ -350,11 +350,15 @@ fn a_complaint_is_read_by_its_buyer_but_not_by_the_accused_seller() {
     assert!(
         visible(&event, Audience::Buyer)
             .expect("visible")
-            .describe()
+            .describe(orderly_domain::money::Currency::parse("EUR").expect("EUR"))
             .contains("rude seller")
     );
     let seller_view = visible(&event, Audience::Seller).expect("the filing is visible");
-    assert!(!seller_view.describe().contains("rude seller"));
+    assert!(
+        !seller_view
+            .describe(orderly_domain::money::Currency::parse("EUR").expect("EUR"))
+            .contains("rude seller")
+    );
     assert_eq!(
         seller_view.actor_id,
         Some(BUYER),

@@ -12,11 +12,14 @@ const ROLES: &[(&str, &str, &[&str])] = &[
     ("POST", "/api/v1/accounts/{id}/revoke", &["admin"]),
     ("GET", "/api/v1/accounts/me", &["any"]),
     ("POST", "/api/v1/accounts/{id}/email", &["admin"]),
+    ("POST", "/api/v1/accounts/{id}/signin-link", &["admin"]),
     ("GET", "/api/v1/admin/outbox", &["admin"]),
     ("POST", "/api/v1/admin/outbox/{id}/retry", &["admin"]),
     ("POST", "/api/v1/admin/outbox/{id}/skip", &["admin"]),
     ("POST", "/api/v1/products", &["seller"]),
+    ("GET", "/api/v1/products", &["any"]),
     ("GET", "/api/v1/products/{id}", &["any"]),
+    ("PATCH", "/api/v1/products/{id}", &["seller"]),
     ("GET", "/api/v1/sellers/{id}", &["any"]),
     ("POST", "/api/v1/orders", &["buyer"]),
     ("GET", "/api/v1/orders", &["any"]),
@@ -174,7 +177,7 @@ async fn every_route_times_every_role_times_own_foreign_and_missing_order() {
         let routes = orderly_server::openapi(true);
         let mut checked = 0;
         for (path, item) in &routes.paths.paths {
-            for (method, operation) in [("GET", &item.get), ("POST", &item.post)] {
+            for (method, operation) in [("GET", &item.get), ("POST", &item.post), ("PATCH", &item.patch)] {
                 if operation.is_none() {
                     continue;
                 }
@@ -200,7 +203,7 @@ async fn every_route_times_every_role_times_own_foreign_and_missing_order() {
                     .replace("{refund_id}", "1")
                     .replace("{penalty_id}", "1")
                     .replace("{evidence_id}", missing);
-                let anonymous = app.request(method, &url, None, Some(&json!({})).filter(|_| method == "POST"), None).await;
+                let anonymous = app.request(method, &url, None, Some(&json!({})).filter(|_| method != "GET"), None).await;
                 if public {
                     assert_eq!(anonymous.status, 200, "{method} {path} is public");
                     checked += 1;
@@ -245,7 +248,7 @@ async fn every_route_times_every_role_times_own_foreign_and_missing_order() {
                     } else {
                         path.clone()
                     };
-                    let reply = app.request(method, &target, Some(token), Some(&json!({})).filter(|_| method == "POST"), None).await;
+                    let reply = app.request(method, &target, Some(token), Some(&json!({})).filter(|_| method != "GET"), None).await;
                     let permitted = allowed.contains(&role) || allowed.contains(&"any");
                     if permitted && sub_resource {
                         assert!(
@@ -262,16 +265,16 @@ async fn every_route_times_every_role_times_own_foreign_and_missing_order() {
                     }
                     if order_scoped && role != "admin" {
                         // Missing and foreign orders: the same 404.
-                        let missing_reply = app.request(method, &id_for(missing), Some(token), Some(&json!({})).filter(|_| method == "POST"), None).await;
+                        let missing_reply = app.request(method, &id_for(missing), Some(token), Some(&json!({})).filter(|_| method != "GET"), None).await;
                         assert_eq!((missing_reply.status, missing_reply.code()), (404, "not_found"), "{method} {path} as {role}, missing order");
                     }
                 }
                 if order_scoped {
                     for stranger in [market.other_buyer.as_str(), market.other_seller.as_str()] {
-                        let reply = app.request(method, &id_for(&own), Some(stranger), Some(&json!({})).filter(|_| method == "POST"), None).await;
+                        let reply = app.request(method, &id_for(&own), Some(stranger), Some(&json!({})).filter(|_| method != "GET"), None).await;
                         assert_eq!((reply.status, reply.code()), (404, "not_found"), "{method} {path} by a stranger: {reply:?}");
                     }
-                    let missing_reply = app.request(method, &id_for(missing), Some(ADMIN_TOKEN), Some(&json!({})).filter(|_| method == "POST"), None).await;
+                    let missing_reply = app.request(method, &id_for(missing), Some(ADMIN_TOKEN), Some(&json!({})).filter(|_| method != "GET"), None).await;
                     assert_eq!(missing_reply.status, 404, "{method} {path} by an admin, missing order");
                 }
                 checked += 1;

@@ -114,7 +114,7 @@ async fn the_cancellation_story_sends_exactly_its_e_mails_to_the_right_people_in
         // The approval says where the refund goes, what to do now, and links the order.
         let approval = smtp.messages().last().expect("a mail").text();
         assert!(
-            approval.contains("Refund of 3500 sent to the card"),
+            approval.contains("Refund of 35.00 EUR sent to the card"),
             "{approval}"
         );
         assert!(approval.contains("What you can do now:"), "{approval}");

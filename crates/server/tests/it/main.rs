@@ -3,6 +3,7 @@
 //! test clock, and talks to it with an HTTP client.
 //!
 //! - `stories`: the stories of SPEC sections 3–9 through the API, one test per seed rule.
+//! - `catalogue`: products page by page and changed by their seller; sign-in links.
 //! - `callbacks`: signed carrier and payment callbacks, and their integrations.
 //! - `desk`: the work queue, penalties, evidence, refund arrival, proposals, support.
 //! - `email`: e-mails through a real SMTP server: the story's mails, reminders, faults.
@@ -16,6 +17,7 @@
 
 mod authz;
 mod callbacks;
+mod catalogue;
 mod desk;
 mod email;
 mod errors;
