@@ -232,6 +232,15 @@ impl App {
             "shipped" => {
                 steps.extend(paid);
                 steps.extend(shipped);
+                // Something in the support desk's queue from the start.
+                steps.push((
+                    as_buyer,
+                    Command::ContactSupport {
+                        message:
+                            "The tracking has not moved since it was shipped. Is the parcel lost?"
+                                .into(),
+                    },
+                ));
             }
             "delivered" | "dispute" | "completed" => {
                 steps.extend(paid);

@@ -259,7 +259,7 @@ fn main() -> std::process::ExitCode {
             Ok(())
         }),
         Commands::RebuildProjections { db } => block_on(async move {
-            let store = orderly_store::connect(&db, &Default::default()).await?;
+            let store = existing_store(&db).await?;
             let rebuilt = store.rebuild_projections().await?;
             println!(
                 "rebuilt {} orders from {} events",
@@ -268,7 +268,7 @@ fn main() -> std::process::ExitCode {
             report_integrity(store.check_integrity().await?)
         }),
         Commands::Check { db } => block_on(async move {
-            let store = orderly_store::connect(&db, &Default::default()).await?;
+            let store = existing_store(&db).await?;
             report_integrity(store.check_integrity().await?)
         }),
         Commands::Callback {
@@ -361,14 +361,28 @@ fn block_on(work: impl std::future::Future<Output = anyhow::Result<()>>) -> std:
 fn init_tracing(log: &config::LogConfig) {
     let filter = tracing_subscriber::EnvFilter::try_new(&log.filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only on a terminal: a log written to a file or a pipe stays plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = if log.format == "json" {
         builder.json().try_init()
     } else {
         builder.try_init()
     };
+}
+
+/// The store of a database that must be there already: inspecting one that is not would
+/// create it empty and find nothing wrong.
+async fn existing_store(db: &str) -> anyhow::Result<std::sync::Arc<dyn orderly_store::Store>> {
+    if !orderly_store::database_exists(db) {
+        anyhow::bail!(
+            "there is no database at {}; give --db with the URL `orderly serve` uses (sqlite://PATH or postgres://...)",
+            orderly_store::redact_url(db)
+        );
+    }
+    Ok(orderly_store::connect(db, &Default::default()).await?)
 }
 
 fn report_integrity(integrity: orderly_store::Integrity) -> anyhow::Result<()> {

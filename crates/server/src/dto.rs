@@ -599,7 +599,10 @@ pub struct AccountCreated {
 pub struct SigninLinkRequest {
     /// Where the browser goes once signed in: a path of the pages (`/orders/{id}`,
     /// `/seller`, ...); the caller's home when absent.
-    #[schema(max_length = 500, pattern = r"^/((orders|catalogue|seller|admin|signin)([/?][A-Za-z0-9/_\-?=&.%]*)?)?$")]
+    #[schema(
+        max_length = 500,
+        pattern = r"^/((orders|catalogue|seller|admin|signin)([/?][A-Za-z0-9/_\-?=&.%]*)?)?$"
+    )]
     pub return_to: Option<String>,
 }
 

@@ -1007,6 +1007,22 @@ pub async fn connect(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>
     Ok(store)
 }
 
+/// Whether the database the URL names is there already. A SQLite file is looked for on
+/// disk (an in-memory database always is); a PostgreSQL database is taken to be, since
+/// connecting to a missing one fails by itself.
+pub fn database_exists(url: &str) -> bool {
+    if !url.starts_with("sqlite:") {
+        return true;
+    }
+    match <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(url) {
+        Ok(options) => {
+            let file = options.get_filename();
+            file.as_os_str().is_empty() || file.as_os_str() == ":memory:" || file.exists()
+        }
+        Err(_) => false,
+    }
+}
+
 /// The URL with any password replaced, for logs and errors.
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {

@@ -338,12 +338,21 @@ impl EventKind {
             }
         };
         match self {
-            EventKind::OrderPlaced(placed) => format!(
-                "Order placed: {} line(s), to be paid by {} (until {}).",
-                placed.lines.len(),
-                crate::order::words(placed.payment_method.code()),
-                time(&placed.payment_due_at)
-            ),
+            EventKind::OrderPlaced(placed) => {
+                let items: u32 = placed.lines.iter().map(|line| line.quantity).sum();
+                let total: i64 = placed
+                    .lines
+                    .iter()
+                    .map(|line| line.total_minor() + line.shipping_fee_minor)
+                    .sum();
+                format!(
+                    "Order placed: {items} {} for {} with shipping, to be paid by {} until {}.",
+                    if items == 1 { "item" } else { "items" },
+                    money(&total),
+                    crate::order::words(placed.payment_method.code()),
+                    time(&placed.payment_due_at)
+                )
+            }
             EventKind::PaymentSubmitted {
                 method,
                 amount_minor,

@@ -59,6 +59,20 @@ codes!(Status {
 });
 
 impl Status {
+    /// The status as it reads after "while": "while the payment is being verified".
+    pub fn while_phrase(self) -> &'static str {
+        match self {
+            Status::AwaitingPayment => "the order is awaiting payment",
+            Status::PaymentVerification => "the payment is being verified",
+            Status::AwaitingShipment => "the order is awaiting shipment",
+            Status::Shipped => "the order is shipped",
+            Status::Delivered => "the order is delivered",
+            Status::Completed => "the order is completed",
+            Status::Cancelled => "the order is cancelled",
+            Status::Closed => "the order is closed",
+        }
+    }
+
     /// Completed, cancelled and closed orders never change status again.
     pub fn is_final(self) -> bool {
         matches!(self, Status::Completed | Status::Cancelled | Status::Closed)

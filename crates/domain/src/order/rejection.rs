@@ -25,7 +25,7 @@ pub enum Rejection {
     )]
     OrderFrozen,
     /// The order's status or overlays do not allow this action now.
-    #[error("cannot {action} while the order is {status}: {detail}", action = words(action), status = words(status.code()))]
+    #[error("cannot {action} while {status}: {detail}", action = words(action), status = status.while_phrase())]
     InvalidTransition {
         /// The action code (SPEC 15.3) or the deadline kind.
         action: &'static str,
