@@ -139,6 +139,32 @@ impl EmailSender {
         Ok(round)
     }
 
+    /// Sends one e-mail now, outside the outbox: for a sign-in link, which is worth nothing
+    /// after 15 minutes and is asked for again rather than retried.
+    pub async fn send_now(
+        &self,
+        name: &str,
+        address: &str,
+        subject: &str,
+        text: String,
+        html: String,
+    ) -> Result<(), String> {
+        let address = address
+            .parse::<lettre::Address>()
+            .map_err(|error| format!("`{address}` is not an address: {error}"))?;
+        let email = Message::builder()
+            .from(self.from.clone())
+            .to(Mailbox::new(Some(name.to_owned()), address))
+            .subject(subject)
+            .multipart(MultiPart::alternative_plain_html(text, html))
+            .map_err(|error| format!("the e-mail cannot be built: {error}"))?;
+        self.transport
+            .send(email)
+            .await
+            .map(|_| ())
+            .map_err(|error| format!("the mail server did not take it: {error}"))
+    }
+
     async fn send(&self, store: &dyn Store, message: &OutboxMessage) -> Sent {
         let payload: Payload = match serde_json::from_str(&message.payload) {
             Ok(payload) => payload,

@@ -133,6 +133,8 @@ pub struct App {
     last_purge: std::sync::Mutex<Option<Timestamp>>,
     /// Wakes the delivery workers: a command wrote to the outbox, or an admin retried.
     pub deliveries: tokio::sync::Notify,
+    /// The e-mail sender, when `[email]` is configured: sign-in links go out through it.
+    pub(crate) mailer: std::sync::OnceLock<Arc<crate::mail::EmailSender>>,
 }
 
 impl App {
@@ -152,6 +154,7 @@ impl App {
             health: crate::workers::Health::default(),
             last_purge: std::sync::Mutex::new(None),
             deliveries: tokio::sync::Notify::new(),
+            mailer: std::sync::OnceLock::new(),
         }
     }
 

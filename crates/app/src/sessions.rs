@@ -181,6 +181,64 @@ impl App {
     }
 }
 
+impl App {
+    /// Uses `sender` for the e-mails that go out at once rather than through the outbox
+    /// (sign-in links). `serve` sets it when `[email]` is configured.
+    pub fn use_mailer(&self, sender: std::sync::Arc<crate::mail::EmailSender>) {
+        let _ = self.mailer.set(sender);
+    }
+
+    /// Whether sign-in links can be e-mailed.
+    pub fn can_email(&self) -> bool {
+        self.mailer.get().is_some()
+    }
+
+    /// E-mails a one-time sign-in link to each account with this address (one person may
+    /// hold a buyer's and a seller's account). The number sent; whatever it is, the person
+    /// asking is told the same, so nobody can find out which addresses have accounts.
+    pub async fn email_signin_links(
+        &self,
+        address: &str,
+        return_to: Option<&str>,
+    ) -> Result<usize, AppError> {
+        let Some(mailer) = self.mailer.get() else {
+            return Ok(0);
+        };
+        let address = address.trim();
+        if address.is_empty() || address.len() > 254 || !address.contains('@') {
+            return Ok(0);
+        }
+        let return_to = return_to.filter(|path| valid_return_to(path));
+        let mut sent = 0;
+        for account in self.store.accounts_by_email(address).await? {
+            let Some(to) = account.email.clone() else {
+                continue;
+            };
+            let link = self
+                .create_signin_link(account.id, return_to, |_| None)
+                .await?;
+            let url = format!("{}/signin/link/{}", self.public_url(), link.token);
+            let (name, role) = (account.name.as_str(), account.role.code());
+            let subject = format!("Your sign-in link for {name} ({role})");
+            let text = format!(
+                "Hello,\n\nSomeone, we hope you, asked to sign in as {name} ({role}). Open this link within 15 minutes; it works once:\n\n{url}\n\nIf it was not you, ignore this e-mail: nothing happens without the link.\n\n— orderly, on behalf of the marketplace\n"
+            );
+            let html = format!(
+                "<!doctype html><html lang=\"en\"><body style=\"font-family:sans-serif;line-height:1.5\"><p>Someone, we hope you, asked to sign in as {name} ({role}).</p><p><a href=\"{url}\">Sign in</a> within 15 minutes; the link works once.</p><p>If it was not you, ignore this e-mail: nothing happens without the link.</p></body></html>",
+                name = crate::notify::escape(name),
+                url = crate::notify::escape(&url),
+            );
+            match mailer.send_now(name, &to, &subject, text, html).await {
+                Ok(()) => sent += 1,
+                Err(error) => {
+                    tracing::warn!(account = %account.id, %error, "a sign-in link could not be e-mailed")
+                }
+            }
+        }
+        Ok(sent)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::valid_return_to;

@@ -115,6 +115,7 @@ pub async fn run(config: Config, options: ServeOptions) -> anyhow::Result<()> {
             outbox,
         )?);
         tracing::info!(smtp = %orderly_store::redact_url(&config.email.smtp_url), "e-mails are sent");
+        app.use_mailer(sender.clone());
         workers.push(tokio::spawn(workers::run_loop(
             app.clone(),
             "emails",

@@ -855,6 +855,16 @@ macro_rules! store_impl {
                 row.map(|row| decode_account(&row)).transpose()
             }
 
+            async fn accounts_by_email(&self, email: &str) -> Result<Vec<crate::Account>, StoreError> {
+                let rows = sqlx::query(AssertSqlSafe(format!(
+                    "select {ACCOUNT_COLUMNS} from accounts where lower(email) = lower($1) and revoked_at is null order by id limit 10"
+                )))
+                .bind(email)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(decode_account).collect()
+            }
+
             async fn revoke_token(&self, id: AccountId, now: Timestamp, answer: Option<&IdempotentResponse>) -> Result<bool, StoreError> {
                 let _turn = self.write_turn().await?;
                 let mut tx = self.pool.begin_with($begin).await?;

@@ -810,6 +810,10 @@ pub trait Store: Send + Sync {
 
     async fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError>;
 
+    /// The accounts, not revoked, whose e-mail address is `email` (compared without case):
+    /// one person may hold a buyer's and a seller's account.
+    async fn accounts_by_email(&self, email: &str) -> Result<Vec<Account>, StoreError>;
+
     /// Revokes the account's token; returns whether there was one to revoke. The answer is
     /// stored in the same transaction.
     async fn revoke_token(

@@ -43,6 +43,7 @@ pub fn pages() -> Pages {
             "/signin/link/{token}",
             get(pages::signin::link_form).post(pages::signin::link_submit),
         )
+        .route("/signin/email", post(pages::signin::email_link))
         .route("/signout", post(pages::signin::sign_out))
         .route("/catalogue", get(pages::catalogue::catalogue))
         .route(

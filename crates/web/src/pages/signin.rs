@@ -18,6 +18,10 @@ struct SigninPage {
     layout: Layout,
     return_to: String,
     error: Option<String>,
+    /// Whether a link can be e-mailed (`[email]` is configured).
+    can_email: bool,
+    /// What was done with an e-mail request.
+    sent: Option<String>,
 }
 
 #[derive(Template)]
@@ -53,6 +57,38 @@ pub async fn form(
         layout: Layout::new("Sign in", None, ""),
         return_to: destination(return_to.as_deref()),
         error: None,
+        can_email: state.app.can_email(),
+        sent: None,
+    })
+    .into_response()
+}
+
+/// E-mails a one-time sign-in link to the address, if an account has it. The answer is
+/// the same either way, so the page cannot be used to find out who has an account; each
+/// request counts against the address's sign-in limit, so it cannot flood an inbox.
+pub async fn email_link(State(state): State<AppState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let address = orderly_server::extract::client_address(&parts);
+    let form = match read_form(body).await {
+        Ok(form) => form,
+        Err(response) => return response,
+    };
+    let return_to = destination(form.get("return_to"));
+    if let Err(limited) = state.limits.failed_sign_in(address) {
+        return failure(limited);
+    }
+    let email = form.text("email");
+    if let Err(error) = state.app.email_signin_links(&email, Some(&return_to)).await {
+        return failure(error.into());
+    }
+    Page::ok(SigninPage {
+        layout: Layout::new("Sign in", None, ""),
+        return_to,
+        error: None,
+        can_email: state.app.can_email(),
+        sent: Some(format!(
+            "If an account has the address {email}, a sign-in link is on its way there. It works once, for 15 minutes."
+        )),
     })
     .into_response()
 }
@@ -73,6 +109,8 @@ pub async fn submit(State(state): State<AppState>, request: Request) -> Response
                 layout: Layout::new("Sign in", None, ""),
                 return_to: return_to.clone(),
                 error: Some(error),
+                can_email: state.app.can_email(),
+                sent: None,
             },
         )
         .into_response()

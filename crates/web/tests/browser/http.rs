@@ -269,3 +269,76 @@ async fn sign_in_goes_back_only_to_a_page_of_this_site() {
     assert!(response.text().await.expect("body").contains("not valid"));
     site.stop().await;
 }
+
+#[tokio::test]
+async fn a_sign_in_link_by_e_mail_reaches_the_address_and_tells_a_stranger_nothing() {
+    let site = Site::start().await;
+    let smtp = orderly_testkit::SmtpServer::start();
+    let (_, before) = page(&client(), &site, "/signin").await;
+    assert!(
+        !before.contains("/signin/email"),
+        "no e-mail form without e-mail"
+    );
+    site.app.use_mailer(std::sync::Arc::new(
+        orderly_app::mail::EmailSender::new(
+            &orderly_app::mail::EmailSettings {
+                smtp_url: smtp.url(),
+                from: "Linden Market <orders@market.test>".into(),
+            },
+            Default::default(),
+        )
+        .expect("a sender"),
+    ));
+    let (_, signin) = page(&client(), &site, "/signin").await;
+    assert!(signin.contains("action=\"/signin/email\""), "{signin}");
+
+    let ask = async |address: &str| {
+        let fields = [("email", address), ("return_to", "/orders")];
+        let response = form(client().post(format!("{}/signin/email", site.url)), &fields)
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(response.status(), StatusCode::OK);
+        response.text().await.expect("body")
+    };
+    let known = ask("ALICE@demo.test").await;
+    let unknown = ask("nobody@demo.test").await;
+    let sentence = |html: &str, address: &str| {
+        html.contains(&format!(
+            "If an account has the address {address}, a sign-in link is on its way"
+        ))
+    };
+    assert!(
+        sentence(&known, "ALICE@demo.test") && sentence(&unknown, "nobody@demo.test"),
+        "the same answer either way"
+    );
+
+    let mails = smtp.messages();
+    assert_eq!(
+        mails.len(),
+        1,
+        "one e-mail, to the address that has an account"
+    );
+    assert_eq!(mails[0].to, "alice@demo.test");
+    let text = mails[0].text();
+    let start = text
+        .find(&format!("{}/signin/link/", site.url))
+        .expect("the link is in the e-mail");
+    let link: String = text[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != '"')
+        .collect();
+    // The link signs Alice in, once.
+    let browser = client();
+    let response = browser.post(&link).send().await.expect("answer");
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()["location"], "/orders");
+    let (status, orders) = page(&browser, &site, "/orders").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(orders.contains("Alice Martin"), "signed in as Alice");
+    assert_eq!(
+        client().post(&link).send().await.expect("answer").status(),
+        StatusCode::GONE
+    );
+    site.stop().await;
+}
