@@ -20,8 +20,8 @@ pub struct Config {
     pub integrations: IntegrationsConfig,
     pub log: LogConfig,
     pub webhooks: WebhookConfig,
-    /// The marketplace's policy (SPEC 12): deadline lengths and the rules the seeds
-    /// disagree on. Missing keys keep their defaults.
+    /// The marketplace's policy: deadline lengths and the rules marketplaces differ on.
+    /// Missing keys keep their defaults.
     pub policy: toml::Table,
 }
 
@@ -48,7 +48,7 @@ pub struct ServerConfig {
     pub public_url: String,
 }
 
-/// E-mail (SPEC 16.1). Without `smtp_url`, e-mails wait in the outbox and are sent once it
+/// E-mail. Without `smtp_url`, e-mails wait in the outbox and are sent once it
 /// is set.
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -60,7 +60,7 @@ pub struct EmailConfig {
     pub from: String,
 }
 
-/// Carriers and payment providers (SPEC 16.6).
+/// Carriers and payment providers.
 #[derive(Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IntegrationsConfig {
@@ -70,7 +70,7 @@ pub struct IntegrationsConfig {
     pub signing_key: String,
 }
 
-/// The outbox (SPEC 16.2).
+/// The outbox: e-mails and webhooks waiting to go.
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OutboxConfig {
@@ -115,7 +115,7 @@ pub struct SqliteConfig {
     pub write_queue_timeout_ms: u64,
 }
 
-/// Where every domain event is POSTed, signed (SPEC 10). Off while `url` is empty.
+/// Where every domain event is POSTed, signed. Off while `url` is empty.
 #[derive(Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebhookConfig {
@@ -439,12 +439,13 @@ url = ""
 secret = ""
 
 [policy]
-# SPEC 12. Windows are "Nh" (hours), "Nd" (days) or "Nbd" (business days).
-payment_window = "20d"                 # [004]; "7d" in [002]
-payment_verification = "2h"            # simulated provider; "manual": support verifies each payment
-seller_response_window = "72h"         # [001]; "14d" in [002]
+# The marketplace's rules (docs/rules.md, section 13). Windows are "Nh" (hours), "Nd"
+# (days) or "Nbd" (business days). `orderly policy` prints the policy in force.
+payment_window = "20d"                 # to pay after placing; some marketplaces give 7d
+payment_verification = "2h"            # simulated approval after 2h; "manual": support verifies each payment; "provider": the payment provider's callback
+seller_response_window = "72h"         # to answer a cancellation request before it is approved; some give 14d
 default_handling_days = 7              # products without their own processing time
-no_tracking_dispute_after = "6d"       # [004]
+no_tracking_dispute_after = "6d"       # after shipment, from when a buyer may open a "no tracking information" dispute
 buyer_protection = "60d"
 receipt_confirmation = "15d"
 claim_response_window = "5d"
@@ -452,15 +453,21 @@ negotiation_window = "15d"
 return_shipment_window = "10d"
 return_confirmation_window = "15d"
 refused_delivery_return_window = "15d"
-refund_overdue_after = "10bd"          # [004]
-cancel_before_verification = true      # [003]; false as in [004]
-cancel_request_window = "until_shipped"  # or "one_day_after_payment" [004]
-refund_shipping_after_shipment = false # [000]
-# statutory_withdrawal_days = 7        # consumer law quoted in [004]; off by default
+refund_overdue_after = "10bd"          # a refund not reported arrived by then is flagged to support
+cancel_before_verification = true      # the buyer may cancel at once while the payment is verified; false: a request
+cancel_request_window = "until_shipped"  # or "one_day_after_payment": requests only in the first day
+refund_shipping_after_shipment = false # after shipment, refunds cover the items, not the shipping
+# statutory_withdrawal_days = 7        # a legal right to return within N days of delivery; off by default
 # holidays = ["2026-12-25"]            # not business days
 messages_per_order_max = 500           # a longer thread is refused; the parties contact support
 unpaid_orders_per_buyer_max = 10       # placing more unpaid orders is refused (stock hoarding)
 support_response_window = "24h"        # when a support-queue item without a deadline of its own is due
+# Reminders: how long before a deadline the person it waits on is e-mailed ("Nh" or "Nd").
+reminder_before_seller_response = "24h"
+reminder_before_claim_response = "24h"
+reminder_before_handling_time = "24h"
+reminder_before_receipt_confirmation = "48h"
+reminder_before_buyer_protection = "48h"
 "#;
 
 #[cfg(test)]

@@ -19,19 +19,16 @@ type Story = (&'static str, fn(&mut Player));
 /// Plays every story.
 pub fn play_all() {
     let stories: [Story; 6] = [
-        ("[000] Cancelling an unpaid order", |p| {
+        ("Cancelling an unpaid order", |p| {
             p.act(BUYER, cancel(CancelReason::NoLongerNeeded));
         }),
+        ("The seller does not answer a cancellation request", |p| {
+            p.pay_and_verify();
+            p.act(BUYER, cancel(CancelReason::OrderedWrongItem));
+            p.wait(SignedDuration::from_hours(72));
+        }),
         (
-            "[001][004] The seller does not answer a cancellation request",
-            |p| {
-                p.pay_and_verify();
-                p.act(BUYER, cancel(CancelReason::OrderedWrongItem));
-                p.wait(SignedDuration::from_hours(72));
-            },
-        ),
-        (
-            "[001] The seller ships while a cancellation request is pending",
+            "The seller ships while a cancellation request is pending",
             |p| {
                 p.pay_and_verify();
                 p.act(BUYER, cancel(CancelReason::FoundBetterPrice));
@@ -39,7 +36,7 @@ pub fn play_all() {
                 p.show_guidance(BUYER);
             },
         ),
-        ("[003] A rejected request escalated to the platform", |p| {
+        ("A rejected request escalated to the platform", |p| {
             p.pay_and_verify();
             p.act(BUYER, cancel(CancelReason::SellerRaisedPrice));
             p.act(
@@ -62,38 +59,35 @@ pub fn play_all() {
                 },
             );
         }),
-        ("[000][001] Refusing a delivery", |p| {
+        ("Refusing a delivery", |p| {
             p.pay_and_verify();
             p.act(SELLER, Command::sample(Action::Ship, &p.order, &p.policy));
             p.act(BUYER, Command::RefuseDelivery);
             p.wait(SignedDuration::from_hours(24 * 15));
         }),
-        (
-            "[001][004] A dispute, a counter offer and a partial refund",
-            |p| {
-                p.pay_and_verify();
-                p.act(SELLER, Command::sample(Action::Ship, &p.order, &p.policy));
-                p.act(ADMIN, Command::MarkDelivered);
-                p.act(
-                    BUYER,
-                    Command::OpenDispute {
-                        reason: DisputeReason::NotAsDescribed,
-                        amount_minor: 3_000,
-                        return_item: false,
-                        explanation: "the colour is wrong".into(),
-                    },
-                );
-                p.act(
-                    SELLER,
-                    Command::RespondClaim {
-                        decision: ClaimDecision::Counter,
-                        amount_minor: Some(1_200),
-                        explanation: "keep it with a discount".into(),
-                    },
-                );
-                p.act(BUYER, Command::AcceptOffer);
-            },
-        ),
+        ("A dispute, a counter offer and a partial refund", |p| {
+            p.pay_and_verify();
+            p.act(SELLER, Command::sample(Action::Ship, &p.order, &p.policy));
+            p.act(ADMIN, Command::MarkDelivered);
+            p.act(
+                BUYER,
+                Command::OpenDispute {
+                    reason: DisputeReason::NotAsDescribed,
+                    amount_minor: 3_000,
+                    return_item: false,
+                    explanation: "the colour is wrong".into(),
+                },
+            );
+            p.act(
+                SELLER,
+                Command::RespondClaim {
+                    decision: ClaimDecision::Counter,
+                    amount_minor: Some(1_200),
+                    explanation: "keep it with a discount".into(),
+                },
+            );
+            p.act(BUYER, Command::AcceptOffer);
+        }),
     ];
     for (title, play) in stories {
         println!("\n== {title}");

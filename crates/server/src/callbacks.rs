@@ -1,4 +1,4 @@
-//! Carriers and payment providers (SPEC 16.6): the admin's integrations, and the signed
+//! Carriers and payment providers: the admin's integrations, and the signed
 //! callbacks through which they move orders. A callback is verified (HMAC-SHA256 over the
 //! timestamp and the raw body, constant time, 5 minutes' tolerance) before anything else,
 //! is idempotent by the provider's `event_id`, and runs as a command of the provider

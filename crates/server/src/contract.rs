@@ -341,7 +341,7 @@ fn add_idempotency_key(operation: &mut Operation) {
         .push(RefOr::T(parameter));
 }
 
-/// `POST /cancel` answers 202 when the request now awaits the seller (SPEC 15.1).
+/// `POST /cancel` answers 202 when the request now awaits the seller.
 fn add_accepted(operation: &mut Operation) {
     let done = operation.responses.responses.get("200").cloned();
     if let Some(RefOr::T(done)) = done {

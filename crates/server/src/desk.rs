@@ -1,4 +1,4 @@
-//! The support desk's endpoints (SPEC 16.3): the work queue, internal notes on orders and
+//! The support desk's endpoints: the work queue, internal notes on orders and
 //! sellers' penalty points. Admins only, except that a seller reads its own penalties.
 //! Handlers are thin: they parse, call the app, and answer with a document.
 
@@ -443,7 +443,7 @@ pub async fn revoke_penalty(
     respond::keyed(state, caller, &headers, request, work).await
 }
 
-// ---- The outbox (SPEC 16.2) ----------------------------------------------------------------
+// ---- The outbox ----------------------------------------------------------------
 
 /// Query of `GET /api/v1/admin/outbox`.
 #[derive(Debug, Deserialize, IntoParams)]

@@ -1,4 +1,4 @@
-//! The JSON shapes of the API (SPEC 14): request bodies (unknown fields refused) and the
+//! The JSON shapes of the API: request bodies (unknown fields refused) and the
 //! documents the API answers with. They derive the OpenAPI schemas; domain types never do.
 
 use jiff::Timestamp;
@@ -20,7 +20,7 @@ pub struct CreateAccount {
     pub role: String,
     #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
-    /// Where the account's e-mails go (SPEC 16.1).
+    /// Where the account's e-mails go.
     #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(nullable = false, format = Email, max_length = 254)]
     pub email: Option<String>,
@@ -55,7 +55,7 @@ impl AccountDocument {
     }
 }
 
-/// One message of the outbox (SPEC 16.2): a webhook or an e-mail.
+/// One message of the outbox: a webhook or an e-mail.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct OutboxEntryDocument {
     pub id: i64,
@@ -333,7 +333,7 @@ pub struct NoteRequest {
     pub note: String,
 }
 
-/// `POST /api/v1/orders/{id}/messages`: free text or a template of [001].
+/// `POST /api/v1/orders/{id}/messages`: free text or a template.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(min_properties = 1, max_properties = 1)]
@@ -657,7 +657,7 @@ pub struct ProductDocument {
     pub processing_days: u32,
 }
 
-/// A seller as buyers see it before they order (SPEC 11).
+/// A seller as buyers see it before they order.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct SellerDocument {
     pub id: Uuid,
@@ -717,7 +717,7 @@ pub struct LineDto {
     pub processing_days: u32,
 }
 
-/// The latest cancellation request (SPEC 15.15).
+/// The latest cancellation request.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CancellationDto {
     /// `pending`, `approved`, `auto_approved`, `rejected`, `withdrawn`, `void`,
@@ -859,7 +859,7 @@ pub struct EndingDto {
     pub fault: String,
 }
 
-/// The order as the caller sees it (SPEC 14).
+/// The order as the caller sees it.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct OrderDocument {
     pub id: Uuid,
@@ -883,12 +883,12 @@ pub struct OrderDocument {
     pub cancellation_request: Option<CancellationDto>,
     pub frozen: bool,
     /// The open return, refund-only claim, dispute or refused delivery; null when none is
-    /// open (SPEC 14).
+    /// open.
     pub claim: Option<ClaimDto>,
     /// The latest claim in any state, including settled or closed ones.
     pub latest_claim: Option<ClaimDto>,
     pub shipment: Option<ShipmentDto>,
-    /// The carrier's scans, oldest first (SPEC 16.6).
+    /// The carrier's scans, oldest first.
     pub tracking: Vec<ScanDto>,
     pub delivered_at: Option<Timestamp>,
     pub extension: Option<ExtensionDto>,
@@ -903,7 +903,7 @@ pub struct OrderDocument {
     pub escrow: EscrowDto,
     /// How a closed or cancelled order ended.
     pub ending: Option<EndingDto>,
-    /// The action codes of SPEC 15.3 the caller may take now.
+    /// The action codes the caller may take now.
     pub allowed_actions: Vec<String>,
     /// What the seeds advise the caller to do now.
     pub guidance: String,

@@ -18,7 +18,7 @@ pub struct Problem {
     pub title: String,
     pub status: u16,
     pub detail: String,
-    /// The stable code (SPEC 13): `not_found`, `forbidden`, `invalid_transition`,
+    /// The stable code: `not_found`, `forbidden`, `invalid_transition`,
     /// `order_frozen`, `validation_failed`, `conflict`, `unauthorized`, `rate_limited`, ...
     pub code: String,
     /// The field at fault, for `validation_failed`.

@@ -195,7 +195,7 @@ pub struct Body(pub Bytes);
 impl<S: Send + Sync> FromRequest<S> for Body {
     type Rejection = ApiError;
 
-    /// Reads at most 1 MiB (SPEC 13) and stops there: a larger body is refused before it
+    /// Reads at most 1 MiB and stops there: a larger body is refused before it
     /// is buffered whole. (The router's own limit is higher, for evidence uploads.)
     async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
         match axum::body::to_bytes(request.into_body(), crate::BODY_BYTES_MAX).await {

@@ -36,7 +36,7 @@ use utoipa_axum::routes;
 use crate::error::ApiError;
 use crate::extract::Limits;
 
-/// The largest request body accepted (SPEC 13).
+/// The largest request body accepted.
 pub const BODY_BYTES_MAX: usize = 1024 * 1024;
 
 /// How the HTTP server guards itself: rate limits, timeouts, and who may read `/metrics`.
@@ -101,12 +101,12 @@ impl AppState {
     ),
     modifiers(&BearerAuth),
     tags(
-        (name = "orders", description = "Orders and every action on them (SPEC 3 and 14)"),
+        (name = "orders", description = "Orders and every action on them"),
         (name = "accounts", description = "Accounts and API tokens"),
         (name = "catalogue", description = "Products and sellers"),
-        (name = "messages", description = "The order's message thread (SPEC 9)"),
-        (name = "integrations", description = "Carriers and payment providers, and their signed callbacks (SPEC 16.6)"),
-        (name = "support desk", description = "The work queue, internal notes and penalties (SPEC 16.3)"),
+        (name = "messages", description = "The order's message thread"),
+        (name = "integrations", description = "Carriers and payment providers, and their signed callbacks"),
+        (name = "support desk", description = "The work queue, internal notes and penalties"),
         (name = "test clock", description = "Only with `serve --test-clock`"),
         (name = "operations", description = "Health, readiness")
     )

@@ -1,4 +1,4 @@
-//! How a POST is answered: its `Idempotency-Key` checked first (SPEC 13 and 15.20), the
+//! How a POST is answered: its `Idempotency-Key` checked first, the
 //! work done, and the answer stored with the key so a retry replays it byte for byte.
 
 use std::future::Future;

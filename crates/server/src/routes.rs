@@ -586,7 +586,7 @@ pub async fn get_product(
 }
 
 #[utoipa::path(get, path = "/api/v1/sellers/{id}", tag = "catalogue",
-    summary = "A seller and their rating (SPEC 11)",
+    summary = "A seller and their rating",
     params(("id" = Uuid, Path)),
     responses((status = 200, body = SellerDocument), (status = "4XX", body = Problem)),
     security(("bearer" = [])))]
@@ -875,7 +875,7 @@ pub async fn list_messages(
     let order_id = order_id(&id)?;
     state.app.order_for(caller.actor(), order_id).await?;
     if caller.role() == Role::Admin {
-        // The thread is the parties' (SPEC 14); admins read it in the history (`/events`).
+        // The thread is the parties'; admins read it in the history (`/events`).
         return Err(ApiError::Rejected(Rejection::Forbidden {
             action: "read_messages",
             role: Role::Admin,
@@ -917,7 +917,7 @@ fn message_document(message: &orderly_domain::order::Message) -> MessageDocument
 }
 
 #[utoipa::path(post, path = "/api/v1/orders/{id}/messages", tag = "messages",
-    summary = "Send a message (free text or a template of [001]) on the order's thread",
+    summary = "Send a message (free text or a template) on the order's thread",
     params(("id" = Uuid, Path)),
     request_body = SendMessageRequest,
     responses((status = 201, body = MessageDocument), (status = "4XX", body = Problem)),
