@@ -78,16 +78,7 @@ pub async fn list_queue(
         ),
         None => None,
     };
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=orderly_store::PAGE_LIMIT_MAX).contains(&limit) {
-        return Err(invalid(
-            "limit",
-            format!(
-                "limit must be between 1 and {}",
-                orderly_store::PAGE_LIMIT_MAX
-            ),
-        ));
-    }
+    let limit = crate::routes::page_limit(query.limit, 50)?;
     let page = state
         .app
         .queue(orderly_store::QueueFilter {
@@ -503,16 +494,7 @@ pub async fn list_outbox(
         ),
         None => None,
     };
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=orderly_store::PAGE_LIMIT_MAX).contains(&limit) {
-        return Err(invalid(
-            "limit",
-            format!(
-                "limit must be between 1 and {}",
-                orderly_store::PAGE_LIMIT_MAX
-            ),
-        ));
-    }
+    let limit = crate::routes::page_limit(query.limit, 50)?;
     let mut entries = state
         .app
         .store

@@ -211,21 +211,7 @@ pub async fn place_order(
     key: &str,
     path: &str,
 ) -> Response {
-    let (headers, uri, body) = (
-        keyed_headers(key),
-        page_uri(path),
-        Bytes::from(fields.to_string()),
-    );
-    settled(|| {
-        routes::place_order(
-            State(state.clone()),
-            caller.clone(),
-            headers.clone(),
-            uri.clone(),
-            Body(body.clone()),
-        )
-    })
-    .await
+    keyed_post(state, caller, fields, key, path, routes::place_order).await
 }
 
 /// Runs the API's product creation with `fields` as its body and `key` as its
@@ -237,13 +223,29 @@ pub async fn create_product(
     key: &str,
     path: &str,
 ) -> Response {
+    keyed_post(state, caller, fields, key, path, routes::create_product).await
+}
+
+/// Runs `route`, a keyed POST of the API without a path parameter, as a page's form.
+async fn keyed_post<F, Fut>(
+    state: AppState,
+    caller: Caller,
+    fields: serde_json::Value,
+    key: &str,
+    path: &str,
+    route: F,
+) -> Response
+where
+    F: Fn(State<AppState>, Caller, HeaderMap, OriginalUri, Body) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     let (headers, uri, body) = (
         keyed_headers(key),
         page_uri(path),
         Bytes::from(fields.to_string()),
     );
     settled(|| {
-        routes::create_product(
+        route(
             State(state.clone()),
             caller.clone(),
             headers.clone(),

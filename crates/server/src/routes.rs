@@ -439,16 +439,7 @@ pub async fn list_products(
     query: Result<Query<ProductQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|rejection| ApiError::InvalidQuery(rejection.body_text()))?;
-    let limit = query.limit.unwrap_or(20);
-    if !(1..=orderly_store::PAGE_LIMIT_MAX).contains(&limit) {
-        return Err(invalid(
-            "limit",
-            format!(
-                "limit must be between 1 and {}",
-                orderly_store::PAGE_LIMIT_MAX
-            ),
-        ));
-    }
+    let limit = page_limit(query.limit, 20)?;
     // One more than asked, to know whether there is a next page.
     let mut products = state
         .app
@@ -748,16 +739,7 @@ pub async fn list_orders(
         ),
         None => None,
     };
-    let limit = query.limit.unwrap_or(20);
-    if !(1..=orderly_store::PAGE_LIMIT_MAX).contains(&limit) {
-        return Err(invalid(
-            "limit",
-            format!(
-                "limit must be between 1 and {}",
-                orderly_store::PAGE_LIMIT_MAX
-            ),
-        ));
-    }
+    let limit = page_limit(query.limit, 20)?;
     let page = state
         .app
         .list_orders(caller.actor(), status, after, limit)
@@ -807,7 +789,7 @@ impl PageQuery {
 }
 
 /// A page size: 1 to 100, `default` when not given.
-fn page_limit(limit: Option<u32>, default: u32) -> Result<u32, ApiError> {
+pub(crate) fn page_limit(limit: Option<u32>, default: u32) -> Result<u32, ApiError> {
     let limit = limit.unwrap_or(default);
     if !(1..=orderly_store::PAGE_LIMIT_MAX).contains(&limit) {
         return Err(invalid(

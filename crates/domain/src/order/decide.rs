@@ -663,7 +663,11 @@ pub fn decide(
                 location,
             });
             // The scan moves the order by what it means, whatever order scans arrive in:
-            // a late "in transit" after "delivered" changes nothing.
+            // a late "in transit" after "delivered" changes nothing. A frozen order keeps
+            // the scan and moves for nobody but an admin, who sees it in the tracking.
+            if order.frozen {
+                return Ok(tx.finish());
+            }
             let refused = tx
                 .order
                 .open_claim()

@@ -137,3 +137,20 @@ fn the_payment_provider_verifies_and_people_cannot_scan() {
         );
     }
 }
+
+#[test]
+fn a_scan_for_a_frozen_order_is_kept_and_moves_it_for_nobody_but_an_admin() {
+    let mut story = Story::shipped();
+    story.act(ADMIN_ACTOR, Action::Freeze);
+    story.run(CARRIER, scan(ScanStatus::Delivered, &story, 1));
+    assert_eq!(story.order.status, Status::Shipped, "the freeze holds");
+    assert!(story.order.frozen);
+    assert_eq!(
+        story.order.tracking.len(),
+        1,
+        "the scan is kept for support to see"
+    );
+    story.act(ADMIN_ACTOR, Action::Unfreeze);
+    story.act(ADMIN_ACTOR, Action::MarkDelivered);
+    assert_eq!(story.order.status, Status::Delivered);
+}
