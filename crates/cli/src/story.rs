@@ -17,6 +17,24 @@ const ADMIN: Actor = Actor::Admin(AccountId::from_uuid(Uuid::from_u128(0xad)));
 type Story = (&'static str, fn(&mut Player));
 
 /// Plays every story.
+/// A line of the story on stdout; a reader that stopped reading (`orderly story | head`)
+/// ends the program quietly instead of with a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        emit(&format!($($arg)*))
+    };
+}
+
+fn emit(line: &str) {
+    use std::io::Write;
+    if let Err(error) = writeln!(std::io::stdout().lock(), "{line}") {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        panic!("cannot write the story: {error}");
+    }
+}
+
 pub fn play_all() {
     let stories: [Story; 6] = [
         ("Cancelling an unpaid order", |p| {
@@ -90,11 +108,11 @@ pub fn play_all() {
         }),
     ];
     for (title, play) in stories {
-        println!("\n== {title}");
+        say!("\n== {title}");
         let mut player = Player::new();
         play(&mut player);
         let escrow = player.order.escrow;
-        println!(
+        say!(
             "   => {}; paid {}, refunded {}, released to the seller {}, held {}",
             player.order.status,
             escrow.captured_minor,
@@ -160,7 +178,7 @@ impl Player {
                 self.print(&decision.events);
                 self.order = decision.order;
             }
-            Err(rejection) => println!(
+            Err(rejection) => say!(
                 "   {:>9}  refused ({}): {rejection}",
                 self.clock(),
                 rejection.code()
@@ -171,7 +189,7 @@ impl Player {
     /// Lets time pass; deadlines fire as the scheduler would fire them.
     fn wait(&mut self, by: SignedDuration) {
         let target = self.now + by;
-        println!("   {:>9}  ... {} hours pass", self.clock(), by.as_hours());
+        say!("   {:>9}  ... {} hours pass", self.clock(), by.as_hours());
         while let Some((kind, due_at)) = self.order.next_due().filter(|(_, due)| *due <= target) {
             self.now = due_at;
             self.act(Actor::System, Command::ExpireDeadline { kind });
@@ -180,7 +198,7 @@ impl Player {
     }
 
     fn show_guidance(&self, actor: Actor) {
-        println!(
+        say!(
             "   {:>9}  advice to the {}: {}",
             self.clock(),
             actor.role().code(),
@@ -203,7 +221,7 @@ impl Player {
                 continue;
             }
             let who = event.actor.role().code();
-            println!(
+            say!(
                 "   {:>9}  {who:>6}: {}",
                 self.clock(),
                 event.kind.describe(self.order.currency)
