@@ -601,7 +601,17 @@ pub async fn update_product(
         Ok(_) => return crate::pages::not_found(),
         Err(error) => return failure(error.into()),
     };
-    let currency = Currency::parse(&product.currency).unwrap_or_else(|_| eur());
+    // Amounts are read in the product's own currency; one that cannot be read is a fault,
+    // not a reason to change prices in another.
+    let currency = match Currency::parse(&product.currency) {
+        Ok(currency) => currency,
+        Err(error) => {
+            return failure(ApiError::Unexpected(anyhow::anyhow!(
+                "stored currency of product {}: {error}",
+                product.id.as_uuid()
+            )));
+        }
+    };
     let parsed = (|| {
         Ok::<_, (String, String)>(orderly_store::ProductChange {
             title: Some(form.text("title")),

@@ -24,6 +24,19 @@ struct SigninPage {
     sent: Option<String>,
 }
 
+impl SigninPage {
+    /// The sign-in page that comes back to `return_to`.
+    fn new(state: &AppState, return_to: String) -> Self {
+        Self {
+            layout: Layout::new("Sign in", None, ""),
+            return_to,
+            error: None,
+            can_email: state.app.can_email(),
+            sent: None,
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "signin_link.html")]
 struct LinkPage {
@@ -53,14 +66,7 @@ pub async fn form(
     if let Ok(Some(_)) = session::current(&state, &headers).await {
         return see_other(&destination(return_to.as_deref()));
     }
-    Page::ok(SigninPage {
-        layout: Layout::new("Sign in", None, ""),
-        return_to: destination(return_to.as_deref()),
-        error: None,
-        can_email: state.app.can_email(),
-        sent: None,
-    })
-    .into_response()
+    Page::ok(SigninPage::new(&state, destination(return_to.as_deref()))).into_response()
 }
 
 /// E-mails a one-time sign-in link to the address, if an account has it. The answer is
@@ -82,13 +88,10 @@ pub async fn email_link(State(state): State<AppState>, request: Request) -> Resp
         return failure(error.into());
     }
     Page::ok(SigninPage {
-        layout: Layout::new("Sign in", None, ""),
-        return_to,
-        error: None,
-        can_email: state.app.can_email(),
         sent: Some(format!(
             "If an account has the address {email}, a sign-in link is on its way there. It works once, for 15 minutes."
         )),
+        ..SigninPage::new(&state, return_to)
     })
     .into_response()
 }
@@ -106,11 +109,8 @@ pub async fn submit(State(state): State<AppState>, request: Request) -> Response
         Page::with_status(
             status,
             SigninPage {
-                layout: Layout::new("Sign in", None, ""),
-                return_to: return_to.clone(),
                 error: Some(error),
-                can_email: state.app.can_email(),
-                sent: None,
+                ..SigninPage::new(&state, return_to.clone())
             },
         )
         .into_response()
