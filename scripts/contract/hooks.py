@@ -12,6 +12,10 @@
 - A product's prices change only in its own currency, a rule between the body and the stored
   product: a PATCH with a valid product id changes the run's product (priced in EUR), and a
   valid currency in its body becomes EUR.
+- The run's product must stay orderable: a valid price a PATCH gives it is brought under
+  1,000.00, so that orders of up to 999 of it stay within the largest total the server
+  accepts (past it, placing is a 422 on `lines`, a rule between the body and the stored
+  product that the schema cannot state either).
 - An evidence file is judged by its bytes (JPEG, PNG, WebP or PDF), which a schema's
   `format: binary` cannot say: the generated file is replaced by a real one-pixel PNG.
 """
@@ -64,6 +68,9 @@ def before_call(context, case, kwargs):
                 amount = body.get(field)
                 if isinstance(amount, dict) and CURRENCY.match(str(amount.get("currency", ""))):
                     amount["currency"] = "EUR"
+                    value = amount.get("amount")
+                    if isinstance(value, int) and not isinstance(value, bool) and value > 100_000:
+                        amount["amount"] = 1 + value % 100_000
     if case.operation.method.upper() == "POST" and case.operation.path.endswith("/claim/evidence"):
         body = case.body
         if isinstance(body, dict) and isinstance(body.get("file"), (bytes, str)):

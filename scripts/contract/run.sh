@@ -13,7 +13,10 @@
 #
 # Environment:
 #   ST_MAX_TIME=120        schemathesis' time budget in seconds (its --max-time)
-#   ST_WORKERS=2           schemathesis workers (the machine has 2 cores; the server needs some)
+#   ST_WORKERS=1           schemathesis workers. One by default: with two, Python 3.11's
+#                          ast.parse (which Hypothesis calls from each worker thread) now and
+#                          then fails with "AST constructor recursion depth mismatch", a
+#                          CPython thread-safety bug (gh-106905) that reads as a test error.
 #   CONTRACT_DOC=served    the document steps b and c use: `served`, or the path of a JSON
 #                          file (a hand-edited document, e.g. to try a fix before changing
 #                          the Rust side). Step a always validates the served document, so
@@ -36,7 +39,7 @@ repo="$(cd "$here/../.." && pwd)"
 venv="${CONTRACT_VENV:-$repo/target/contract-venv}"
 out="${CONTRACT_OUT:-$repo/target/contract-report}"
 st_max_time="${ST_MAX_TIME:-120}"
-st_workers="${ST_WORKERS:-2}"
+st_workers="${ST_WORKERS:-1}"
 doc_choice="${CONTRACT_DOC:-served}"
 
 if [[ $# -ne 1 ]]; then
@@ -201,6 +204,22 @@ cat >"$tmp/schemathesis.toml" <<EOF
 [auth.wfc]
 path = "$tmp/wfc-auth.json"
 peers = ["buyer", "buyer2"]
+
+# A refund's amount is bounded by the order it is for (what is still held, the items
+# total after shipment, below the buyer's ask for a counter offer): a rule between the
+# body and the stored order that no schema can state. An amount past that bound is a bad
+# field value, 422 with the field and the bound named, so on these operations 422 is an
+# answer to schema-valid data too.
+[[operations]]
+include-path-regex = '^/api/v1/orders/\{id\}/(partial-refund|disputes|returns|claim/respond|claim/resolve)\$'
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422", "429"]
+
+# The catalogue is public: every signed-in account reads any product and any seller's
+# page, so one buyer reading what another was shown is no bypass.
+[[operations]]
+include-path-regex = '^/api/v1/(products|sellers)/\{id\}\$'
+include-method = "GET"
+checks.object_level_authorization.enabled = false
 EOF
 st_cmd=(schemathesis --no-color --config-file "$tmp/schemathesis.toml" run "$doc"
     --url "$base_url" --checks all --phases examples,coverage,fuzzing,stateful

@@ -354,6 +354,9 @@ impl App {
         if title.is_empty() || title.chars().count() > 200 {
             return Err(validation("title", "give a title of 1 to 200 characters"));
         }
+        if input.price.amount_minor() == 0 {
+            return Err(validation("price", "a product costs more than nothing"));
+        }
         if input.price.currency() != input.shipping_fee.currency() {
             return Err(validation(
                 "shipping_fee",
@@ -635,7 +638,17 @@ impl App {
             shipping_address: order.shipping_address.clone(),
             payment_method: order.payment_method,
         };
-        self.place_order(buyer, input, idempotency).await
+        // The request names no lines: what today's catalogue refuses in them (a product
+        // gone or now priced past the largest total) is the state of things, not bad input.
+        self.place_order(buyer, input, idempotency)
+            .await
+            .map_err(|error| match error {
+                AppError::Rejected(Rejection::Validation { detail, .. }) => Rejection::Conflict {
+                    detail: format!("this order cannot be placed again: {detail}"),
+                }
+                .into(),
+                other => other,
+            })
     }
 
     /// Runs one command on an order as `actor`, now.

@@ -195,7 +195,36 @@ impl Modify for Contract {
                 }
             }
         }
+        spell_out_not_blank(openapi);
     }
+}
+
+/// What "not blank" means to the server: some character that is not Unicode White_Space
+/// (Rust's `trim`). The DTOs say it as `\S`, but ECMA-262's `\s`, which JSON Schema uses,
+/// differs from White_Space (it leaves out U+0085 and takes in U+FEFF), so a schema-driven
+/// client would send a lone U+0085 as text and expect it kept. The document spells the
+/// class out instead.
+pub const NOT_BLANK: &str = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
+
+fn spell_out_not_blank(openapi: &mut OpenApi) {
+    fn walk(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(members) => {
+                for (key, member) in members.iter_mut() {
+                    if key == "pattern" && member.as_str() == Some("\\S") {
+                        *member = NOT_BLANK.into();
+                    } else {
+                        walk(member);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let mut document = serde_json::to_value(&*openapi).expect("the document serialises");
+    walk(&mut document);
+    *openapi = serde_json::from_value(document).expect("the document reads back");
 }
 
 fn operations(item: &mut PathItem) -> Vec<(&'static str, &mut Operation)> {

@@ -48,7 +48,7 @@ pub async fn list_queue(
 ) -> Result<Response, ApiError> {
     require_admin(&caller, "read_queue")?;
     let Query(query) = query.map_err(|rejection| ApiError::InvalidQuery(rejection.body_text()))?;
-    let kind = match query.kind.as_deref().filter(|kind| !kind.is_empty()) {
+    let kind = match query.kind.as_deref() {
         Some(kind) if orderly_app::queue::KINDS.contains(&kind) => Some(kind.to_owned()),
         Some(kind) => {
             return Err(invalid(
@@ -61,7 +61,7 @@ pub async fn list_queue(
         }
         None => None,
     };
-    let status = match query.status.as_deref().filter(|status| !status.is_empty()) {
+    let status = match query.status.as_deref() {
         Some(status @ ("open" | "done")) => Some(status.to_owned()),
         Some(other) => {
             return Err(invalid(
@@ -467,7 +467,7 @@ pub async fn list_outbox(
 ) -> Result<Response, ApiError> {
     require_admin(&caller, "read_outbox")?;
     let Query(query) = query.map_err(|rejection| ApiError::InvalidQuery(rejection.body_text()))?;
-    let status = match query.status.as_deref().filter(|status| !status.is_empty()) {
+    let status = match query.status.as_deref() {
         Some(status @ ("pending" | "dead" | "delivered" | "skipped")) => Some(status),
         Some(other) => {
             return Err(invalid(
@@ -477,7 +477,7 @@ pub async fn list_outbox(
         }
         None => None,
     };
-    let topic = match query.topic.as_deref().filter(|topic| !topic.is_empty()) {
+    let topic = match query.topic.as_deref() {
         Some(topic @ ("webhook" | "email")) => Some(topic),
         Some(other) => {
             return Err(invalid(

@@ -116,13 +116,34 @@ pub struct MoneyDto {
     pub currency: String,
 }
 
+/// A product's price: an amount with its currency, never nothing.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PriceDto {
+    /// Minor units (cents), an integer, at least 1.
+    #[schema(minimum = 1, maximum = 10_000_000_000_000_i64)]
+    pub amount: i64,
+    /// ISO 4217, e.g. `EUR`.
+    #[schema(schema_with = crate::contract::currency_schema)]
+    pub currency: String,
+}
+
+impl From<PriceDto> for MoneyDto {
+    fn from(price: PriceDto) -> Self {
+        MoneyDto {
+            amount: price.amount,
+            currency: price.currency,
+        }
+    }
+}
+
 /// `POST /api/v1/products`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProduct {
     #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub title: String,
-    pub price: MoneyDto,
+    pub price: PriceDto,
     /// In the price's currency.
     pub shipping_fee: MoneyDto,
     #[schema(minimum = 0, maximum = 1_000_000_000)]
@@ -622,7 +643,7 @@ pub struct UpdateProduct {
     #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub title: Option<String>,
     /// In the product's currency.
-    pub price: Option<MoneyDto>,
+    pub price: Option<PriceDto>,
     /// In the product's currency.
     pub shipping_fee: Option<MoneyDto>,
     #[schema(minimum = 0, maximum = 1_000_000_000)]

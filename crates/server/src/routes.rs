@@ -351,7 +351,7 @@ pub async fn create_product(
                 caller.id(),
                 orderly_app::NewProduct {
                     title: input.title,
-                    price: money("price", &input.price)?,
+                    price: money("price", &input.price.into())?,
                     shipping_fee: money("shipping_fee", &input.shipping_fee)?,
                     stock: input.stock,
                     processing_days: input.processing_days,
@@ -383,6 +383,16 @@ pub async fn create_signin_link(
     let work = |keyed: Option<orderly_app::KeyedRequest>| async move {
         require_role(caller, Role::Admin, "create_signin_link")?;
         let input: SigninLinkRequest = body.parse()?;
+        // The pages' forms send an empty field for "no return path"; the API takes the
+        // path as written or no member at all.
+        if let Some(path) = &input.return_to
+            && !orderly_app::sessions::valid_return_to(path)
+        {
+            return Err(invalid(
+                "return_to",
+                "return_to must be a path of these pages, such as /orders or /orders/{id}; leave it out for the account's home",
+            ));
+        }
         let id = id.parse::<Uuid>().map_err(|_| account_not_found())?;
         let render = |link: &orderly_app::sessions::NewSigninLink, shown: bool| {
             let created = SigninLinkCreated {
@@ -523,7 +533,7 @@ pub async fn update_product_from(
         };
     let change = orderly_store::ProductChange {
         title: input.title,
-        price_minor: in_currency("price", &input.price)?,
+        price_minor: in_currency("price", &input.price.map(MoneyDto::from))?,
         shipping_fee_minor: in_currency("shipping_fee", &input.shipping_fee)?,
         stock: input.stock,
         processing_days: input.processing_days,

@@ -274,17 +274,25 @@ impl QueueCursor {
         if parts.next().is_some() || closed > 1 {
             return None;
         }
+        let due_at = (due != i64::MAX).then(|| cursor_time(due));
         Some(Self {
             open: closed == 0,
-            due_at: if due == i64::MAX {
-                None
-            } else {
-                Some(Timestamp::from_microsecond(due).ok()?)
-            },
-            created_at: Timestamp::from_microsecond(created).ok()?,
+            due_at: due_at.filter(|due| *due != Timestamp::MAX),
+            created_at: cursor_time(created),
             id,
         })
     }
+}
+
+/// A cursor's time: any well-formed cursor names a position, and one before the first or
+/// past the last representable time sorts before or after every item (a full or an empty
+/// page), not an error.
+fn cursor_time(micros: i64) -> Timestamp {
+    Timestamp::from_microsecond(micros).unwrap_or(if micros < 0 {
+        Timestamp::MIN
+    } else {
+        Timestamp::MAX
+    })
 }
 
 /// A queue listing: open items first by due time (none last), then by creation.
@@ -503,7 +511,7 @@ impl Cursor {
     pub fn decode(text: &str) -> Option<Self> {
         let (micros, id) = text.split_once('.')?;
         Some(Self {
-            placed_at: Timestamp::from_microsecond(micros.parse().ok()?).ok()?,
+            placed_at: cursor_time(micros.parse().ok()?),
             id: OrderId::from_uuid(id.parse().ok()?),
         })
     }
@@ -1074,5 +1082,34 @@ mod tests {
         };
         assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
         assert_eq!(Cursor::decode("nonsense"), None);
+        let past_the_end = Cursor::decode(&format!("{}.{}", i64::MAX, "0".repeat(32)));
+        assert_eq!(
+            past_the_end.map(|cursor| cursor.placed_at),
+            Some(Timestamp::MAX)
+        );
+
+        let queue = QueueCursor {
+            open: true,
+            due_at: Some(Timestamp::from_second(1_800_000_000).expect("valid")),
+            created_at: Timestamp::from_second(1_700_000_000).expect("valid"),
+            id: uuid::Uuid::from_u128(7),
+        };
+        assert_eq!(QueueCursor::decode(&queue.encode()), Some(queue));
+        let undue = QueueCursor {
+            due_at: None,
+            ..queue
+        };
+        assert_eq!(QueueCursor::decode(&undue.encode()), Some(undue));
+        // A well-formed cursor whose times no order can have still names a position.
+        let far = QueueCursor::decode(&format!(
+            "0.4652059239352651574.{}.{}",
+            i64::MIN,
+            "e".repeat(32)
+        ));
+        assert_eq!(
+            far.map(|cursor| (cursor.due_at, cursor.created_at)),
+            Some((None, Timestamp::MIN))
+        );
+        assert_eq!(QueueCursor::decode("2.1.1.x"), None);
     }
 }

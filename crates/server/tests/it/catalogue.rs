@@ -87,7 +87,10 @@ async fn a_seller_changes_its_own_products_only_and_only_to_valid_values() {
             (json!({"stock": -1}), "stock"),
             (json!({"processing_days": 0}), "processing_days"),
             (json!({"title": "  "}), "title"),
+            // Blank as the document's pattern spells it: Unicode White_Space, NEL included.
+            (json!({"title": "\u{85}\u{3000}"}), "title"),
             (json!({"price": {"amount": 100, "currency": "USD"}}), "price"),
+            (json!({"price": {"amount": 0, "currency": "EUR"}}), "price"),
             (json!({"price": {"amount": -5, "currency": "EUR"}}), "price"),
             (json!({"colour": "red"}), "colour"),
         ] {
@@ -95,6 +98,16 @@ async fn a_seller_changes_its_own_products_only_and_only_to_valid_values() {
             assert_eq!(refused.status, 422, "{body}: {refused:?}");
             assert_eq!(refused.body["field"], field, "{body}: {refused:?}");
         }
+        let free = market
+            .app
+            .post(
+                &market.seller,
+                "/api/v1/products",
+                json!({"title": "Free lunch", "price": {"amount": 0, "currency": "EUR"},
+                       "shipping_fee": {"amount": 0, "currency": "EUR"}, "stock": 1, "processing_days": 1}),
+            )
+            .await;
+        assert_eq!((free.status, &free.body["field"]), (422, &json!("price")), "{free:?}");
         let product = market.app.get(&market.buyer, &path).await;
         assert_eq!(product.body["stock"], 7, "the refusals changed nothing");
         assert_eq!(product.body["price"]["amount"], 1_800);
@@ -156,16 +169,15 @@ async fn an_admin_makes_a_sign_in_link_shown_once() {
                 .expect("detail")
                 .contains("account")
         );
-        let elsewhere = market
-            .app
-            .post(
-                ADMIN_TOKEN,
-                &path,
-                json!({"return_to": "https://evil.example/"}),
-            )
-            .await;
-        assert_eq!(elsewhere.status, 422, "{elsewhere:?}");
-        assert_eq!(elsewhere.body["field"], "return_to");
+        // Another site, and paths the schema refuses (an empty one, padded with spaces).
+        for return_to in ["https://evil.example/", "", " /orders"] {
+            let refused = market
+                .app
+                .post(ADMIN_TOKEN, &path, json!({"return_to": return_to}))
+                .await;
+            assert_eq!(refused.status, 422, "{return_to:?}: {refused:?}");
+            assert_eq!(refused.body["field"], "return_to");
+        }
     })
     .await;
 }

@@ -76,6 +76,18 @@ async fn a_complaint_reaches_the_queue_is_assigned_and_resolved() {
         assert_eq!(resolved.body["status"], "done");
         assert_eq!(resolved.body["resolution_note"], "warned the seller");
         assert!(of_order(&queue(market, "?status=open").await, &id, "complaint").is_empty());
+        // A filter given is one of its values; an empty one is not "both".
+        for query in ["?status=", "?kind=", "?status=closed", "?kind=nonsense"] {
+            let refused = market
+                .app
+                .get(ADMIN_TOKEN, &format!("/api/v1/admin/queue{query}"))
+                .await;
+            assert_eq!(
+                (refused.status, refused.code()),
+                (422, "validation_failed"),
+                "{query}"
+            );
+        }
         assert_eq!(
             of_order(&queue(market, "?status=done").await, &id, "complaint").len(),
             1

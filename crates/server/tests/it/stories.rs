@@ -34,6 +34,41 @@ async fn seed_000_an_unpaid_order_is_cancelled_at_once_and_its_stock_released() 
         assert!(
             actions.contains(&"order_again".to_owned()) && !actions.contains(&"pay".to_owned())
         );
+        let again = market
+            .act(&market.buyer, &id, "order-again", json!({}))
+            .await;
+        assert_eq!(again.status, 201, "{again:?}");
+        assert_eq!(
+            market.product_stock().await,
+            98,
+            "the new order reserves stock"
+        );
+        // Today's price puts the same order past the largest total: the buyer's request
+        // named nothing wrong, so it is the state of things (409), not bad input (422).
+        let repriced = market
+            .app
+            .request(
+                "PATCH",
+                &format!("/api/v1/products/{}", market.product),
+                Some(&market.seller),
+                Some(&json!({"price": {"amount": 10_000_000_000_000_i64, "currency": "EUR"}})),
+                None,
+            )
+            .await;
+        assert_eq!(repriced.status, 200, "{repriced:?}");
+        let refused = market
+            .act(&market.buyer, &id, "order-again", json!({}))
+            .await;
+        assert_eq!(
+            (refused.status, refused.code()),
+            (409, "conflict"),
+            "{refused:?}"
+        );
+        assert_eq!(
+            market.product_stock().await,
+            98,
+            "the refusal reserved nothing"
+        );
     })
     .await;
 }
