@@ -1,25 +1,31 @@
-//! `orderly bench http`: the real server in-process on 127.0.0.1, then in ONE run a baseline
-//! of concurrent clients hammering `GET /healthz`, and the same clients playing the
-//! place → pay → verify → request cancellation → approve story over HTTP. Prints requests
-//! per second and p50/p99 latency for both and the ratio, so figures from a noisy machine
-//! can be compared. Every loop is bounded by time and count; only loopback is used.
+//! `orderly bench http`: this binary's own `serve` started as a child process on 127.0.0.1
+//! (so that its CPU time and memory are its own, apart from the load generator's), then in
+//! ONE run a baseline of concurrent clients hammering `GET /healthz`, and the same clients
+//! playing the cancel story over HTTP: place → pay → verify (admin) → request cancellation
+//! → approve (seller), each POST with its own `Idempotency-Key` as a careful client sends
+//! it. Prints rates, p50/p99/p999 per request and per step, the server's CPU time per
+//! request (from `/proc`), its peak RSS, and the ratio of the story's rate to the
+//! baseline's, so figures from a noisy machine can be compared. Every loop is bounded by
+//! time and count; only loopback is used.
 
-use std::sync::Arc;
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use orderly_app::{App, AppConfig, NewProduct, TestClock};
-use orderly_domain::{Currency, Money, Role};
-use orderly_server::AppState;
 use serde_json::{Value, json};
 
-const ADMIN_TOKEN: &str = "bench-admin-token";
+const ADMIN_TOKEN: &str = "bench-admin-token-0123456789abcdef";
 /// Most requests one client makes in one phase, whatever the duration.
 const REQUESTS_PER_CLIENT_MAX: usize = 1_000_000;
+/// The story's steps, in order; a request's step is its index here.
+const STEPS: [&str; 5] = ["place", "pay", "verify", "request cancellation", "approve"];
+/// Linux reports CPU time in ticks of 1/100 s (`USER_HZ`) on every architecture it runs on.
+const TICKS_PER_SECOND: f64 = 100.0;
 
-/// Latencies and errors of one phase.
+/// Latencies (by step) and errors of one phase.
 #[derive(Default)]
 struct Phase {
-    latencies: Vec<Duration>,
+    latencies: Vec<(u8, Duration)>,
     errors: u64,
     elapsed: Duration,
 }
@@ -34,150 +40,264 @@ impl Phase {
         self.latencies.len() as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
-    fn percentile(&mut self, percent: usize) -> Duration {
-        if self.latencies.is_empty() {
-            return Duration::ZERO;
+    /// p50, p99 and p999 of the requests of `step` (all of them when `None`).
+    fn percentiles(&self, step: Option<u8>) -> [Duration; 3] {
+        let mut times: Vec<Duration> = self
+            .latencies
+            .iter()
+            .filter(|(of, _)| step.is_none_or(|step| *of == step))
+            .map(|(_, time)| *time)
+            .collect();
+        if times.is_empty() {
+            return [Duration::ZERO; 3];
         }
-        self.latencies.sort_unstable();
-        let index = (self.latencies.len() * percent / 100).min(self.latencies.len() - 1);
-        self.latencies[index]
+        times.sort_unstable();
+        [500, 990, 999].map(|permille| times[(times.len() * permille / 1000).min(times.len() - 1)])
+    }
+}
+
+/// The server under test: a child process, killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(db: &str, log: &std::path::Path) -> anyhow::Result<Self> {
+        let mut child = Command::new(std::env::current_exe()?)
+            .args(["serve", "--db", db, "--listen", "127.0.0.1:0"])
+            .env("ORDERLY_ADMIN_TOKEN", ADMIN_TOKEN)
+            // One address makes every request and each buyer places thousands of orders:
+            // the per-account and per-address limits would answer most of them 429/409.
+            .env("ORDERLY__SERVER__RATE_LIMIT_PER_MINUTE", "0")
+            .env("ORDERLY__SERVER__FAILED_SIGN_INS_PER_MINUTE", "0")
+            .env("ORDERLY__POLICY__UNPAID_ORDERS_PER_BUYER_MAX", "100000")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(log)?)
+            .spawn()?;
+        let stdout = child.stdout.take().expect("piped");
+        let (found, url) = std::sync::mpsc::channel();
+        // Reads the URL the server prints once bound, then drains the rest.
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(at) = line.find("listening on http://") {
+                    let url: String = line[at + "listening on ".len()..]
+                        .chars()
+                        .take_while(|c| !c.is_whitespace())
+                        .collect();
+                    let _ = found.send(url);
+                }
+            }
+        });
+        let mut server = Self {
+            child,
+            base: String::new(),
+        };
+        server.base = url.recv_timeout(Duration::from_secs(60)).map_err(|_| {
+            anyhow::anyhow!(
+                "the server printed no URL within 60 s; see {}",
+                log.display()
+            )
+        })?;
+        Ok(server)
+    }
+
+    /// User plus system CPU time the server has used so far.
+    fn cpu(&self) -> anyhow::Result<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
+        // Fields after the command name (which may hold spaces) in parentheses: the 12th
+        // and 13th of those are utime and stime.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let ticks = |index: usize| -> anyhow::Result<f64> {
+            Ok(fields
+                .get(index)
+                .ok_or_else(|| anyhow::anyhow!("/proc stat has no field {index}"))?
+                .parse::<f64>()?)
+        };
+        Ok(Duration::from_secs_f64(
+            (ticks(11)? + ticks(12)?) / TICKS_PER_SECOND,
+        ))
+    }
+
+    /// The most memory the server has held at once, in bytes.
+    fn peak_rss(&self) -> anyhow::Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let kib = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+            .ok_or_else(|| anyhow::anyhow!("/proc status has no VmHWM"))?;
+        Ok(kib * 1024)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
 pub async fn run(db: Option<String>, clients: usize, seconds: u64) -> anyhow::Result<()> {
     let clients = clients.clamp(1, 1_024);
-    let temp = std::env::temp_dir().join(format!("orderly-bench-http-{}.db", std::process::id()));
-    let url = db.unwrap_or_else(|| format!("sqlite://{}", temp.display()));
-    let store = orderly_store::connect(&url, &Default::default()).await?;
-    #[allow(
-        clippy::disallowed_methods,
-        reason = "the benchmark's clock starts at the real time once"
-    )]
-    let start = jiff::Timestamp::now();
-    let app = Arc::new(App::with_test_clock(
-        store,
-        orderly_domain::Policy::default(),
-        Arc::new(TestClock::new(start)),
-        AppConfig {
-            admin_token: Some(ADMIN_TOKEN.into()),
-            ..Default::default()
-        },
-    ));
-
-    // The marketplace: one seller with a product that never runs out, one buyer per client.
-    let (seller, seller_token) = app
-        .create_account(Role::Seller, "Bench Store", None, |_| None)
-        .await?;
-    let eur = Currency::parse("EUR")?;
-    let product = app
-        .create_product(
-            seller.id,
-            NewProduct {
-                title: "Bench item".into(),
-                price: Money::parse(1_000, eur)?,
-                shipping_fee: Money::parse(100, eur)?,
-                stock: orderly_app::service::STOCK_MAX,
-                processing_days: 5,
-            },
-            |_| None,
-        )
-        .await?;
-    let mut buyers = Vec::with_capacity(clients);
-    for index in 0..clients {
-        buyers.push(
-            app.create_account(Role::Buyer, &format!("Bench buyer {index}"), None, |_| None)
-                .await?
-                .1,
-        );
+    let temp = std::env::temp_dir().join(format!("orderly-bench-http-{}", std::process::id()));
+    std::fs::create_dir_all(&temp)?;
+    let url = db.unwrap_or_else(|| format!("sqlite://{}", temp.join("orderly.db").display()));
+    let outcome = measure(&url, &temp, clients, seconds).await;
+    if outcome.is_ok() && url.starts_with("sqlite:") {
+        let _ = std::fs::remove_dir_all(&temp);
+    } else {
+        println!("  (server log in {})", temp.join("server.log").display());
     }
+    outcome
+}
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let (stop, mut stopped) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(orderly_server::serve(
-        listener,
-        AppState::new(app, orderly_server::ServerOptions::default()),
-        async move {
-            let _ = stopped.changed().await;
-        },
-    ));
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a load benchmark measures wall time"
+)]
+async fn measure(
+    url: &str,
+    temp: &std::path::Path,
+    clients: usize,
+    seconds: u64,
+) -> anyhow::Result<()> {
+    let server = Server::start(url, &temp.join("server.log"))?;
     orderly_app::delivery::install_crypto_provider();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
         .build()?;
+    let base = server.base.clone();
+
+    // The marketplace, through the API: one seller with a product that never runs out,
+    // one buyer per client.
+    let account = async |role: &str, name: String| -> anyhow::Result<String> {
+        let created: Value = client
+            .post(format!("{base}/api/v1/accounts"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({"role": role, "name": name}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(created["token"].as_str().unwrap_or_default().to_owned())
+    };
+    let seller = account("seller", "Bench Store".into()).await?;
+    let product: Value = client
+        .post(format!("{base}/api/v1/products"))
+        .bearer_auth(&seller)
+        .json(&json!({
+            "title": "Bench item",
+            "price": {"amount": 1_000, "currency": "EUR"},
+            "shipping_fee": {"amount": 100, "currency": "EUR"},
+            "stock": orderly_app::service::STOCK_MAX,
+            "processing_days": 5,
+        }))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let product = product["id"].as_str().unwrap_or_default().to_owned();
+    let mut buyers = Vec::with_capacity(clients);
+    for index in 0..clients {
+        buyers.push(account("buyer", format!("Bench buyer {index}")).await?);
+    }
     let duration = Duration::from_secs(seconds.max(1));
 
-    let mut health = timed_phase(clients, duration, |_| {
+    let cpu_before = server.cpu()?;
+    let health = timed_phase(clients, duration, |_| {
         let client = client.clone();
         let url = format!("{base}/healthz");
-        move |_| {
+        move |_, record: Recorder| {
             let client = client.clone();
             let url = url.clone();
             async move {
+                let started = Instant::now();
                 let ok = client
                     .get(&url)
                     .send()
                     .await
-                    .map(|r| r.status().is_success())
+                    .map(|response| response.status().is_success())
                     .unwrap_or(false);
-                vec![ok]
+                record(0, started.elapsed(), ok);
             }
         }
     })
     .await;
+    let cpu_health = server.cpu()? - cpu_before;
 
-    let mut story = timed_phase(clients, duration, |index| {
+    let cpu_before = server.cpu()?;
+    let story = timed_phase(clients, duration, |index| {
         let client = client.clone();
         let base = base.clone();
         let buyer = buyers[index].clone();
-        let seller = seller_token.clone();
-        let product = product.id.to_string();
-        move |_| {
-            let client = client.clone();
-            let base = base.clone();
-            let buyer = buyer.clone();
-            let seller = seller.clone();
-            let product = product.clone();
-            async move { play_story(&client, &base, &buyer, &seller, &product).await }
+        let seller = seller.clone();
+        let product = product.clone();
+        move |round, record: Recorder| {
+            let story = Story {
+                client: client.clone(),
+                base: base.clone(),
+                buyer: buyer.clone(),
+                seller: seller.clone(),
+                product: product.clone(),
+                keys: format!("bench-{index}-{round}"),
+            };
+            async move { story.play(record).await }
         }
     })
     .await;
+    let cpu_story = server.cpu()? - cpu_before;
+    let peak_rss = server.peak_rss()?;
+    drop(server);
 
-    let _ = stop.send(true);
-    server.await??;
-    if url.starts_with("sqlite:") {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut file = temp.clone().into_os_string();
-            file.push(suffix);
-            let _ = std::fs::remove_file(file);
-        }
-    }
-
+    let per_request = |cpu: Duration, phase: &Phase| {
+        cpu.as_secs_f64() * 1e6 / phase.latencies.len().max(1) as f64
+    };
     println!(
-        "backend {}, {clients} clients, {seconds} s per phase",
+        "backend {}, {clients} clients, {seconds} s per phase, server in its own process",
         if url.starts_with("sqlite:") {
-            "sqlite"
+            "sqlite (synchronous=FULL)"
         } else {
             "postgres"
         }
     );
-    println!(
-        "  GET /healthz (baseline): {:>8.0} req/s   p50 {:>8.2?}   p99 {:>8.2?}   errors {}",
-        health.per_sec(),
-        health.percentile(50),
-        health.percentile(99),
-        health.errors
-    );
-    println!(
-        "  order commands (POST):   {:>8.0} cmd/s   p50 {:>8.2?}   p99 {:>8.2?}   errors {}",
-        story.per_sec(),
-        story.percentile(50),
-        story.percentile(99),
-        story.errors
-    );
+    let line = |label: &str, unit: &str, phase: &Phase, cpu: Duration| {
+        let [p50, p99, p999] = phase.percentiles(None);
+        println!(
+            "  {label:<24} {:>8.0} {unit}   p50 {p50:>8.2?}   p99 {p99:>8.2?}   p999 {p999:>8.2?}   \
+             server CPU {:>6.1} µs/{}   errors {}",
+            phase.per_sec(),
+            per_request(cpu, phase),
+            unit.trim_end_matches("/s"),
+            phase.errors
+        );
+    };
+    line("GET /healthz (baseline):", "req/s", &health, cpu_health);
+    line("order commands (POST):", "cmd/s", &story, cpu_story);
+    for (index, step) in STEPS.iter().enumerate() {
+        let [p50, p99, p999] = story.percentiles(Some(index as u8));
+        println!("    {step:<22} p50 {p50:>8.2?}   p99 {p99:>8.2?}   p999 {p999:>8.2?}");
+    }
     println!(
         "  ratio commands/healthz: {:.3}",
         story.per_sec() / health.per_sec().max(1e-9)
+    );
+    println!(
+        "  server peak RSS: {:.1} MiB",
+        peak_rss as f64 / (1024.0 * 1024.0)
     );
     if story.errors > 0 {
         anyhow::bail!("{} commands failed", story.errors);
@@ -185,8 +305,11 @@ pub async fn run(db: Option<String>, clients: usize, seconds: u64) -> anyhow::Re
     Ok(())
 }
 
-/// Runs `clients` tasks, each calling its step function repeatedly until `duration` is up;
-/// a step returns one success flag per request it made, timed together.
+/// Where a step reports each request it made: its step index, its latency, and whether it
+/// answered as it should.
+type Recorder = std::sync::Arc<dyn Fn(u8, Duration, bool) + Send + Sync>;
+
+/// Runs `clients` tasks, each calling its step function repeatedly until `duration` is up.
 #[allow(
     clippy::disallowed_methods,
     reason = "a load benchmark measures wall time"
@@ -194,8 +317,8 @@ pub async fn run(db: Option<String>, clients: usize, seconds: u64) -> anyhow::Re
 async fn timed_phase<Make, Step, Fut>(clients: usize, duration: Duration, make: Make) -> Phase
 where
     Make: Fn(usize) -> Step,
-    Step: Fn(usize) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = Vec<bool>> + Send,
+    Step: Fn(usize, Recorder) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
 {
     let started = Instant::now();
     let deadline = started + duration;
@@ -203,22 +326,25 @@ where
     for index in 0..clients {
         let step = make(index);
         tasks.push(tokio::spawn(async move {
-            let mut phase = Phase::default();
+            let phase = std::sync::Arc::new(std::sync::Mutex::new(Phase::default()));
+            let record: Recorder = {
+                let phase = phase.clone();
+                std::sync::Arc::new(move |step, latency, ok| {
+                    let mut phase = phase.lock().expect("one task records at a time");
+                    phase.latencies.push((step, latency));
+                    if !ok {
+                        phase.errors += 1;
+                    }
+                })
+            };
             for round in 0..REQUESTS_PER_CLIENT_MAX {
                 if Instant::now() >= deadline {
                     break;
                 }
-                let before = Instant::now();
-                let outcomes = step(round).await;
-                let each = before.elapsed() / outcomes.len().max(1) as u32;
-                for ok in outcomes {
-                    phase.latencies.push(each);
-                    if !ok {
-                        phase.errors += 1;
-                    }
-                }
+                step(round, record.clone()).await;
             }
-            phase
+            drop(record);
+            std::mem::take(&mut *phase.lock().expect("the task is done"))
         }));
     }
     let mut total = Phase::default();
@@ -231,61 +357,96 @@ where
     total
 }
 
-/// One story: five commands; returns whether each answered as it should.
-async fn play_story(
-    client: &reqwest::Client,
-    base: &str,
-    buyer: &str,
-    seller: &str,
-    product: &str,
-) -> Vec<bool> {
-    let post = |token: &str, path: String, body: Value| {
-        client
-            .post(format!("{base}{path}"))
-            .bearer_auth(token.to_owned())
-            .json(&body)
-            .send()
-    };
-    let mut outcomes = Vec::with_capacity(5);
-    let placed = post(
-        buyer,
-        "/api/v1/orders".into(),
-        json!({
-            "lines": [{"product_id": product, "quantity": 1}],
-            "shipping_address": {"name": "Bench", "city": "Loopback", "country": "DE"},
-            "payment_method": "card",
-        }),
-    )
-    .await;
-    let Ok(placed) = placed else {
-        return vec![false];
-    };
-    let placed_ok = placed.status().as_u16() == 201;
-    let id = match placed.json::<Value>().await {
-        Ok(body) if placed_ok => body["id"].as_str().unwrap_or_default().to_owned(),
-        _ => return vec![false],
-    };
-    outcomes.push(true);
-    let steps: [(&str, &str, Value, u16); 4] = [
-        (buyer, "pay", json!({"method": "card"}), 200),
-        (
-            ADMIN_TOKEN,
-            "verify-payment",
-            json!({"outcome": "approved"}),
-            200,
-        ),
-        (buyer, "cancel", json!({"reason": "no_longer_needed"}), 202),
-        (seller, "cancellation/approve", json!({}), 200),
-    ];
-    for (token, action, body, expected) in steps {
-        let ok = post(token, format!("/api/v1/orders/{id}/{action}"), body)
+/// One client's one cancel story.
+struct Story {
+    client: reqwest::Client,
+    base: String,
+    buyer: String,
+    seller: String,
+    product: String,
+    /// Prefix of this story's idempotency keys.
+    keys: String,
+}
+
+impl Story {
+    /// Sends one POST and reports it; the answer's body when it had the expected status.
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "a load benchmark measures wall time"
+    )]
+    async fn post(
+        &self,
+        step: u8,
+        token: &str,
+        path: String,
+        body: Value,
+        expected: u16,
+        record: &Recorder,
+    ) -> Option<Value> {
+        let started = Instant::now();
+        let answer = async {
+            let response = self
+                .client
+                .post(format!("{}{path}", self.base))
+                .bearer_auth(token)
+                .header("Idempotency-Key", format!("{}-{step}", self.keys))
+                .json(&body)
+                .send()
+                .await
+                .ok()?;
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.ok()?;
+            (status == expected).then_some(body)
+        }
+        .await;
+        record(step, started.elapsed(), answer.is_some());
+        answer
+    }
+
+    async fn play(self, record: Recorder) {
+        let Some(placed) = self
+            .post(
+                0,
+                &self.buyer,
+                "/api/v1/orders".into(),
+                json!({
+                    "lines": [{"product_id": self.product, "quantity": 1}],
+                    "shipping_address": {"name": "Bench", "city": "Loopback", "country": "DE"},
+                    "payment_method": "card",
+                }),
+                201,
+                &record,
+            )
             .await
-            .map(|response| response.status().as_u16() == expected)
-            .unwrap_or(false);
-        outcomes.push(ok);
-        if !ok {
-            break;
+        else {
+            return;
+        };
+        let id = placed["id"].as_str().unwrap_or_default().to_owned();
+        let steps: [(&str, &str, Value, u16); 4] = [
+            (&self.buyer, "pay", json!({"method": "card"}), 200),
+            (
+                ADMIN_TOKEN,
+                "verify-payment",
+                json!({"outcome": "approved"}),
+                200,
+            ),
+            (
+                &self.buyer,
+                "cancel",
+                json!({"reason": "no_longer_needed"}),
+                202,
+            ),
+            (&self.seller, "cancellation/approve", json!({}), 200),
+        ];
+        for (index, (token, action, body, expected)) in steps.into_iter().enumerate() {
+            let path = format!("/api/v1/orders/{id}/{action}");
+            if self
+                .post(index as u8 + 1, token, path, body, expected, &record)
+                .await
+                .is_none()
+            {
+                break;
+            }
         }
     }
-    outcomes
 }

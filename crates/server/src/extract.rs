@@ -224,6 +224,14 @@ impl Body {
         };
         let mut value: serde_json::Value = serde_json::from_slice(bytes)
             .map_err(|error| ApiError::MalformedJson(error.to_string()))?;
+        // Every body of this API is an object; serde would read a struct from an array too
+        // (`[]` as a body without fields, `["x"]` as one with a field), so say it here.
+        if !value.is_object() {
+            return Err(ApiError::InvalidField {
+                field: "body".into(),
+                detail: "the body must be a JSON object, such as {}".into(),
+            });
+        }
         integral_floats_to_integers(&mut value);
         serde_path_to_error::deserialize(value).map_err(|error| {
             let path = error.path().to_string();

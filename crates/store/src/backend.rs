@@ -561,61 +561,15 @@ macro_rules! store_impl {
             }
 
             async fn idempotency_begin(&self, account_id: AccountId, key: &str, fingerprint: &str, owner: &str, now: Timestamp, stale_secs: i64) -> Result<IdempotencyBegin, StoreError> {
-                let _turn = self.write_turn().await?;
-                let account = account_id.to_string();
-                let inserted = sqlx::query(
-                    "insert into idempotency_keys (account_id, key, fingerprint, owner, status, response, created_at, updated_at) \
-                     values ($1, $2, $3, $4, null, null, $5, $5) on conflict (account_id, key) do nothing",
-                )
-                .bind(&account)
-                .bind(key)
-                .bind(fingerprint)
-                .bind(owner)
-                .bind(micros(now))
-                .execute(&self.pool)
-                .await?;
-                if inserted.rows_affected() == 1 {
-                    return Ok(IdempotencyBegin::Started);
-                }
-                let row = sqlx::query(
-                    "select fingerprint, status, response, updated_at from idempotency_keys where account_id = $1 and key = $2",
-                )
-                .bind(&account)
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await?;
-                let Some(row) = row else {
-                    // Purged between the two statements: start over once.
-                    return Ok(IdempotencyBegin::InFlight);
-                };
-                if row.try_get::<String, _>("fingerprint")? != fingerprint {
-                    return Ok(IdempotencyBegin::Mismatch);
-                }
-                let status: Option<i64> = row.try_get("status")?;
-                if let Some(status) = status {
-                    let body: Option<String> = row.try_get("response")?;
-                    return Ok(IdempotencyBegin::Done {
-                        status: u16::try_from(status).unwrap_or(500),
-                        body: body.unwrap_or_default(),
-                    });
-                }
-                let updated_at: i64 = row.try_get("updated_at")?;
-                if updated_at < micros(now) - stale_secs * 1_000_000 {
-                    let taken = sqlx::query(
-                        "update idempotency_keys set updated_at = $1, owner = $5 where account_id = $2 and key = $3 and status is null and updated_at = $4",
-                    )
-                    .bind(micros(now))
-                    .bind(&account)
-                    .bind(key)
-                    .bind(updated_at)
-                    .bind(owner)
-                    .execute(&self.pool)
-                    .await?;
-                    if taken.rows_affected() == 1 {
-                        return Ok(IdempotencyBegin::Started);
-                    }
-                }
-                Ok(IdempotencyBegin::InFlight)
+                self.reserve(crate::Reservation {
+                    account_id,
+                    key: key.to_owned(),
+                    fingerprint: fingerprint.to_owned(),
+                    owner: owner.to_owned(),
+                    now,
+                    stale_secs,
+                })
+                .await
             }
 
             async fn idempotency_finish(&self, response: IdempotentResponse, now: Timestamp) -> Result<(), StoreError> {
@@ -1338,6 +1292,68 @@ macro_rules! store_impl {
             }
         }
 
+        /// Claims an idempotency key for a request about to run, or says why not: the
+        /// statements of [`Store::idempotency_begin`], on the connection given (inside the
+        /// SQLite writer's group transaction, or on its own on PostgreSQL).
+        async fn reserve_key(connection: &mut Connection, reservation: &crate::Reservation) -> Result<IdempotencyBegin, StoreError> {
+            let crate::Reservation { account_id, key, fingerprint, owner, now, stale_secs } = reservation;
+            let (key, fingerprint, owner, now, stale_secs) = (key.as_str(), fingerprint.as_str(), owner.as_str(), *now, *stale_secs);
+            let account = account_id.to_string();
+            let inserted = sqlx::query(
+                "insert into idempotency_keys (account_id, key, fingerprint, owner, status, response, created_at, updated_at) \
+                 values ($1, $2, $3, $4, null, null, $5, $5) on conflict (account_id, key) do nothing",
+            )
+            .bind(&account)
+            .bind(key)
+            .bind(fingerprint)
+            .bind(owner)
+            .bind(micros(now))
+            .execute(&mut *connection)
+            .await?;
+            if inserted.rows_affected() == 1 {
+                return Ok(IdempotencyBegin::Started);
+            }
+            let row = sqlx::query(
+                "select fingerprint, status, response, updated_at from idempotency_keys where account_id = $1 and key = $2",
+            )
+            .bind(&account)
+            .bind(key)
+            .fetch_optional(&mut *connection)
+            .await?;
+            let Some(row) = row else {
+                // Purged between the two statements: start over once.
+                return Ok(IdempotencyBegin::InFlight);
+            };
+            if row.try_get::<String, _>("fingerprint")? != fingerprint {
+                return Ok(IdempotencyBegin::Mismatch);
+            }
+            let status: Option<i64> = row.try_get("status")?;
+            if let Some(status) = status {
+                let body: Option<String> = row.try_get("response")?;
+                return Ok(IdempotencyBegin::Done {
+                    status: u16::try_from(status).unwrap_or(500),
+                    body: body.unwrap_or_default(),
+                });
+            }
+            let updated_at: i64 = row.try_get("updated_at")?;
+            if updated_at < micros(now) - stale_secs * 1_000_000 {
+                let taken = sqlx::query(
+                    "update idempotency_keys set updated_at = $1, owner = $5 where account_id = $2 and key = $3 and status is null and updated_at = $4",
+                )
+                .bind(micros(now))
+                .bind(&account)
+                .bind(key)
+                .bind(updated_at)
+                .bind(owner)
+                .execute(&mut *connection)
+                .await?;
+                if taken.rows_affected() == 1 {
+                    return Ok(IdempotencyBegin::Started);
+                }
+            }
+            Ok(IdempotencyBegin::InFlight)
+        }
+
         const INTEGRATION_COLUMNS: &str = "id, kind, name, secret_version, previous_version, previous_valid_until, revoked_at, created_at";
 
         fn decode_integration(row: &<$db as sqlx::Database>::Row) -> Result<crate::Integration, StoreError> {
@@ -1695,18 +1711,25 @@ macro_rules! store_impl {
             }
             write_projection_rows(connection, &rows, now).await?;
             write_queue(connection, batch, order, now).await?;
-            for message in &batch.outbox {
-                sqlx::query(
-                    "insert into outbox (order_id, topic, dedupe_key, payload, next_attempt_at, created_at, updated_at) \
-                     values ($1, $2, $3, $4, $5, $5, $5) on conflict (dedupe_key) do nothing",
-                )
-                .bind(&order.id)
-                .bind(&message.topic)
-                .bind(&message.dedupe_key)
-                .bind(&message.payload)
-                .bind(now)
-                .execute(&mut *connection)
-                .await?;
+            if !batch.outbox.is_empty() {
+                let sql = crate::backend::values_sql(
+                    "insert into outbox (order_id, topic, dedupe_key, payload, next_attempt_at, created_at, updated_at) values ",
+                    "(#, #, #, #, #, #, #)",
+                    batch.outbox.len(),
+                    " on conflict (dedupe_key) do nothing",
+                );
+                let mut insert = sqlx::query(AssertSqlSafe(sql));
+                for message in &batch.outbox {
+                    insert = insert
+                        .bind(&order.id)
+                        .bind(&message.topic)
+                        .bind(&message.dedupe_key)
+                        .bind(&message.payload)
+                        .bind(now)
+                        .bind(now)
+                        .bind(now);
+                }
+                insert.execute(&mut *connection).await?;
             }
             for (product_id, delta) in &batch.stock {
                 sqlx::query("update products set stock = stock + $1, updated_at = $2 where id = $3")
@@ -1733,18 +1756,20 @@ macro_rules! store_impl {
         /// rewritten whole).
         async fn write_projection_rows(connection: &mut Connection, rows: &Rows, now: i64) -> Result<(), StoreError> {
             let order_id = &rows.order.id;
-            for deadline in rows.deadlines.iter().flatten() {
-                sqlx::query(
-                    "insert into deadlines (order_id, kind, due_at, paused, claimed_until, created_at, updated_at) \
-                     values ($1, $2, $3, $4, 0, $5, $5)",
-                )
-                .bind(order_id)
-                .bind(deadline.kind)
-                .bind(deadline.due_at)
-                .bind(deadline.paused)
-                .bind(now)
-                .execute(&mut *connection)
-                .await?;
+            // One statement per table, whatever the number of rows.
+            let deadlines: Vec<_> = rows.deadlines.iter().flatten().collect();
+            if !deadlines.is_empty() {
+                let sql = crate::backend::values_sql(
+                    "insert into deadlines (order_id, kind, due_at, paused, claimed_until, created_at, updated_at) values ",
+                    "(#, #, #, #, 0, #, #)",
+                    deadlines.len(),
+                    "",
+                );
+                let mut insert = sqlx::query(AssertSqlSafe(sql));
+                for deadline in deadlines {
+                    insert = insert.bind(order_id).bind(deadline.kind).bind(deadline.due_at).bind(deadline.paused).bind(now).bind(now);
+                }
+                insert.execute(&mut *connection).await?;
             }
             for refund in &rows.refunds {
                 sqlx::query(
@@ -1791,20 +1816,25 @@ macro_rules! store_impl {
                 .execute(&mut *connection)
                 .await?;
             }
-            for entry in &rows.ledger {
-                sqlx::query(
-                    "insert into ledger_entries (order_id, position, at, debit_account, credit_account, amount_minor, created_at) \
-                     values ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(order_id)
-                .bind(entry.position)
-                .bind(entry.at)
-                .bind(&entry.debit_account)
-                .bind(&entry.credit_account)
-                .bind(entry.amount_minor)
-                .bind(now)
-                .execute(&mut *connection)
-                .await?;
+            if !rows.ledger.is_empty() {
+                let sql = crate::backend::values_sql(
+                    "insert into ledger_entries (order_id, position, at, debit_account, credit_account, amount_minor, created_at) values ",
+                    "(#, #, #, #, #, #, #)",
+                    rows.ledger.len(),
+                    "",
+                );
+                let mut insert = sqlx::query(AssertSqlSafe(sql));
+                for entry in &rows.ledger {
+                    insert = insert
+                        .bind(order_id)
+                        .bind(entry.position)
+                        .bind(entry.at)
+                        .bind(&entry.debit_account)
+                        .bind(&entry.credit_account)
+                        .bind(entry.amount_minor)
+                        .bind(now);
+                }
+                insert.execute(&mut *connection).await?;
             }
             for row in &rows.metrics {
                 let metrics = &row.metrics;
@@ -1878,3 +1908,44 @@ macro_rules! store_impl {
 }
 
 pub(crate) use store_impl;
+
+/// `head`, then `rows` copies of the `row` template separated by commas, each `#` in them
+/// numbered as the next `$n` parameter, then `tail`: one multi-row statement instead of a
+/// statement per row. Built from fixed fragments only.
+pub(crate) fn values_sql(head: &str, row: &str, rows: usize, tail: &str) -> String {
+    use std::fmt::Write as _;
+    let mut sql = String::with_capacity(head.len() + rows * (row.len() + 16) + tail.len());
+    sql.push_str(head);
+    let mut parameter = 0;
+    for index in 0..rows {
+        if index > 0 {
+            sql.push_str(", ");
+        }
+        for c in row.chars() {
+            if c == '#' {
+                parameter += 1;
+                let _ = write!(sql, "${parameter}");
+            } else {
+                sql.push(c);
+            }
+        }
+    }
+    sql.push_str(tail);
+    sql
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rows_are_numbered_on() {
+        assert_eq!(
+            super::values_sql(
+                "insert into t (a, b, c) values ",
+                "(#, 0, #)",
+                2,
+                " on conflict do nothing"
+            ),
+            "insert into t (a, b, c) values ($1, 0, $2), ($3, 0, $4) on conflict do nothing"
+        );
+    }
+}

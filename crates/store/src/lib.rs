@@ -482,6 +482,18 @@ pub(crate) enum Write {
     },
 }
 
+/// A request's claim on its idempotency key, made before the request runs.
+#[derive(Clone, Debug)]
+pub(crate) struct Reservation {
+    pub account_id: AccountId,
+    pub key: String,
+    pub fingerprint: String,
+    pub owner: String,
+    pub now: Timestamp,
+    /// A reservation unanswered this long is taken over by the next request.
+    pub stale_secs: i64,
+}
+
 /// Whose orders a list shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Viewer {

@@ -56,6 +56,16 @@ impl PostgresStore {
         &self.pool
     }
 
+    /// Claims an idempotency key, each statement on its own: the claim commits before the
+    /// request runs.
+    async fn reserve(
+        &self,
+        reservation: crate::Reservation,
+    ) -> Result<crate::IdempotencyBegin, StoreError> {
+        let mut connection = self.pool.acquire().await?;
+        reserve_key(&mut connection, &reservation).await
+    }
+
     /// Each write in its own transaction, on its own connection: PostgreSQL runs writers
     /// to different orders in parallel, and the row lock orders writers to the same one.
     async fn write(&self, write: crate::Write) -> Result<crate::Committed, StoreError> {

@@ -6,9 +6,11 @@
 //! command already queued (up to [`GROUP_COMMIT_MAX`]) into one transaction — each in its
 //! own savepoint, so one refusal does not undo the others — and commits once: one fsync
 //! for the whole group. Nobody is answered before the commit that makes their command
-//! durable. Every other write in the process (the support desk's, the workers' claims,
-//! idempotency keys) takes the same turn first, in arrival order, so none is starved by
-//! SQLite's polling busy handler while the writer is busy.
+//! durable. A request's claim on its idempotency key goes the same way, so the claims of
+//! concurrent requests share a commit too instead of paying one each. Every other write in
+//! the process (the support desk's, the workers' claims) takes the same turn first, in
+//! arrival order, so none is starved by SQLite's polling busy handler while the writer is
+//! busy.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -43,9 +45,78 @@ pub struct SqliteStore {
 
 /// A queued write, until when it may still start, and where its outcome goes.
 struct Job {
-    write: crate::Write,
+    work: Work,
     expires_at: Instant,
-    reply: oneshot::Sender<Result<crate::Committed, StoreError>>,
+}
+
+/// What a job writes, and where its outcome goes.
+enum Work {
+    Command(crate::Write, Reply),
+    Reserve(crate::Reservation, ReserveReply),
+}
+
+type Reply = oneshot::Sender<Result<crate::Committed, StoreError>>;
+type ReserveReply = oneshot::Sender<Result<crate::IdempotencyBegin, StoreError>>;
+
+/// A job's outcome, held until the group's commit decides it.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per job of a group, held until its commit; boxing would only add an allocation"
+)]
+enum Outcome {
+    Command(Reply, Result<crate::Committed, StoreError>),
+    Reserve(ReserveReply, Result<crate::IdempotencyBegin, StoreError>),
+}
+
+impl Work {
+    fn fail(self, error: StoreError) {
+        match self {
+            Work::Command(_, reply) => {
+                let _ = reply.send(Err(error));
+            }
+            Work::Reserve(_, reply) => {
+                let _ = reply.send(Err(error));
+            }
+        }
+    }
+}
+
+impl Outcome {
+    fn ok(&self) -> bool {
+        match self {
+            Outcome::Command(_, outcome) => outcome.is_ok(),
+            Outcome::Reserve(_, outcome) => outcome.is_ok(),
+        }
+    }
+
+    fn error(&self) -> Option<&StoreError> {
+        match self {
+            Outcome::Command(_, outcome) => outcome.as_ref().err(),
+            Outcome::Reserve(_, outcome) => outcome.as_ref().err(),
+        }
+    }
+
+    /// Answers the caller: with the outcome once the group committed, or else with the
+    /// commit's error (a refusal wrote nothing, so its answer stands either way).
+    fn send(self, commit: Option<&StoreError>) {
+        match (self, commit) {
+            (Outcome::Command(reply, outcome), None) => {
+                let _ = reply.send(outcome);
+            }
+            (Outcome::Command(reply, Err(StoreError::Rejected(rejection))), Some(_)) => {
+                let _ = reply.send(Err(StoreError::Rejected(rejection)));
+            }
+            (Outcome::Command(reply, _), Some(error)) => {
+                let _ = reply.send(Err(same_kind(error)));
+            }
+            (Outcome::Reserve(reply, outcome), None) => {
+                let _ = reply.send(outcome);
+            }
+            (Outcome::Reserve(reply, _), Some(error)) => {
+                let _ = reply.send(Err(same_kind(error)));
+            }
+        }
+    }
 }
 
 impl SqliteStore {
@@ -137,30 +208,43 @@ impl SqliteStore {
         &self.pool
     }
 
-    /// Queues a write for the writer task. The queue is bounded in time: a command that
-    /// cannot start within `write_queue_timeout_ms` is answered "unavailable" and never
-    /// runs, so a stalled disk turns into quick 503s rather than piled-up requests.
+    /// Queues a write for the writer task: see [`Self::queue`].
     async fn write(&self, write: crate::Write) -> Result<crate::Committed, StoreError> {
         let (reply, outcome) = oneshot::channel();
-        let stopped =
-            || StoreError::Other(anyhow::anyhow!("the SQLite writer stopped; see the log"));
-        let expires_at = Instant::now() + self.queue_timeout;
+        self.queue(Work::Command(write, reply)).await?;
+        outcome.await.map_err(|_| writer_stopped())?
+    }
+
+    /// Claims an idempotency key in the writer's next group commit.
+    async fn reserve(
+        &self,
+        reservation: crate::Reservation,
+    ) -> Result<crate::IdempotencyBegin, StoreError> {
+        let (reply, outcome) = oneshot::channel();
+        self.queue(Work::Reserve(reservation, reply)).await?;
+        outcome.await.map_err(|_| writer_stopped())?
+    }
+
+    /// Hands work to the writer task. The queue is bounded in time: work that cannot
+    /// start within `write_queue_timeout_ms` is answered "unavailable" and never runs, so
+    /// a stalled disk turns into quick 503s rather than piled-up requests.
+    async fn queue(&self, work: Work) -> Result<(), StoreError> {
         let job = Job {
-            write,
-            expires_at,
-            reply,
+            work,
+            expires_at: Instant::now() + self.queue_timeout,
         };
         match self.writer.send_timeout(job, self.queue_timeout).await {
-            Ok(()) => {}
-            Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
-                return Err(StoreError::Unavailable(
-                    "the SQLite writer's queue is full".into(),
-                ));
-            }
-            Err(mpsc::error::SendTimeoutError::Closed(_)) => return Err(stopped()),
+            Ok(()) => Ok(()),
+            Err(mpsc::error::SendTimeoutError::Timeout(_)) => Err(StoreError::Unavailable(
+                "the SQLite writer's queue is full".into(),
+            )),
+            Err(mpsc::error::SendTimeoutError::Closed(_)) => Err(writer_stopped()),
         }
-        outcome.await.map_err(|_| stopped())?
     }
+}
+
+fn writer_stopped() -> StoreError {
+    StoreError::Other(anyhow::anyhow!("the SQLite writer stopped; see the log"))
 }
 
 /// The writer task: one group commit after another until the store is dropped.
@@ -184,9 +268,9 @@ async fn run_writer(
         let (jobs, expired): (Vec<Job>, Vec<Job>) =
             jobs.into_iter().partition(|job| job.expires_at > now);
         for job in expired {
-            let _ = job.reply.send(Err(StoreError::Unavailable(
+            job.work.fail(StoreError::Unavailable(
                 "the command waited too long for the SQLite writer".into(),
-            )));
+            ));
         }
         if jobs.is_empty() {
             continue;
@@ -205,13 +289,11 @@ async fn run_writer(
     }
 }
 
-type Reply = oneshot::Sender<Result<crate::Committed, StoreError>>;
-
 /// Answers every caller of a group that could not be committed, with the same kind of
 /// error (so a full disk is "storage full" for each of them, not a generic failure).
-fn fail_all(replies: impl IntoIterator<Item = Reply>, error: StoreError) {
-    for reply in replies {
-        let _ = reply.send(Err(same_kind(&error)));
+fn fail_all(works: impl IntoIterator<Item = Work>, error: StoreError) {
+    for work in works {
+        work.fail(same_kind(&error));
     }
 }
 
@@ -266,19 +348,30 @@ async fn commit_group(pool: sqlx::SqlitePool, jobs: Vec<Job>, storage_full: Arc<
             storage_full.store(true, Ordering::SeqCst);
         }
     };
+    let works = jobs.into_iter().map(|job| job.work);
     let mut connection = match begin_immediate(&pool).await {
         Ok(connection) => connection,
         Err(error) => {
             flag_full(&error);
-            return fail_all(jobs.into_iter().map(|job| job.reply), error);
+            return fail_all(works, error);
         }
     };
-    let alone = jobs.len() == 1;
-    let mut answers: Vec<(Reply, Result<crate::Committed, StoreError>)> =
-        Vec::with_capacity(jobs.len());
-    let mut jobs = jobs.into_iter();
-    while let Some(job) = jobs.next() {
-        if !alone
+    let alone = works.len() == 1;
+    let mut answers: Vec<Outcome> = Vec::with_capacity(works.len());
+    let mut works = works;
+    // Answered with the group's error: the work done so far, then the rest.
+    let undo = |answers: Vec<Outcome>, rest: Vec<Work>, error: &StoreError| {
+        for answer in answers {
+            answer.send(Some(error));
+        }
+        fail_all(rest, same_kind(error));
+    };
+    while let Some(work) = works.next() {
+        // A claim on an idempotency key writes at most one statement's worth (an insert
+        // that does nothing on a conflict, or a single update), so it needs no savepoint
+        // to be undone alone: it is either written whole or not at all.
+        let guarded = !alone && matches!(work, Work::Command(..));
+        if guarded
             && let Err(error) = sqlx::query("savepoint command")
                 .execute(&mut *connection)
                 .await
@@ -286,16 +379,21 @@ async fn commit_group(pool: sqlx::SqlitePool, jobs: Vec<Job>, storage_full: Arc<
             let error = StoreError::from(error);
             flag_full(&error);
             let _ = end(connection, false).await;
-            let replies = answers.into_iter().map(|(reply, _)| reply);
-            let rest = jobs.map(|job| job.reply);
-            return fail_all(replies.chain([job.reply]).chain(rest), error);
+            return undo(answers, [work].into_iter().chain(works).collect(), &error);
         }
-        let outcome = perform(&mut connection, job.write).await;
-        if let Err(error) = &outcome {
+        let outcome = match work {
+            Work::Command(write, reply) => {
+                Outcome::Command(reply, perform(&mut connection, write).await)
+            }
+            Work::Reserve(reservation, reply) => {
+                Outcome::Reserve(reply, reserve_key(&mut connection, &reservation).await)
+            }
+        };
+        if let Some(error) = outcome.error() {
             flag_full(error);
         }
-        if !alone {
-            let end_savepoint = if outcome.is_ok() {
+        if guarded {
+            let end_savepoint = if outcome.ok() {
                 "release command"
             } else {
                 "rollback to command; release command"
@@ -305,32 +403,26 @@ async fn commit_group(pool: sqlx::SqlitePool, jobs: Vec<Job>, storage_full: Arc<
                 let error = StoreError::from(error);
                 flag_full(&error);
                 let _ = end(connection, false).await;
-                let replies = answers.into_iter().map(|(reply, _)| reply);
-                let rest = jobs.map(|job| job.reply);
-                return fail_all(replies.chain([job.reply]).chain(rest), error);
+                answers.push(outcome);
+                return undo(answers, works.collect(), &error);
             }
         }
-        answers.push((job.reply, outcome));
+        answers.push(outcome);
     }
-    let any_written = answers.iter().any(|(_, outcome)| outcome.is_ok());
+    let any_written = answers.iter().any(Outcome::ok);
     match end(connection, any_written).await {
         Ok(()) => {
             if any_written {
                 storage_full.store(false, Ordering::SeqCst);
             }
-            for (reply, outcome) in answers {
-                let _ = reply.send(outcome);
+            for answer in answers {
+                answer.send(None);
             }
         }
         Err(error) => {
             flag_full(&error);
-            for (reply, outcome) in answers {
-                let answer = match outcome {
-                    // Refusals wrote nothing; their answer stands.
-                    Err(StoreError::Rejected(rejection)) => Err(StoreError::Rejected(rejection)),
-                    _ => Err(same_kind(&error)),
-                };
-                let _ = reply.send(answer);
+            for answer in answers {
+                answer.send(Some(&error));
             }
         }
     }

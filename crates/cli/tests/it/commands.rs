@@ -1,6 +1,6 @@
 //! The commands a newcomer tries first, run as the real binary: `serve --demo` twice on one
 //! database, the plain-text log it writes to a file, and `check` and
-//! `rebuild-projections` on a database that is not there.
+//! `rebuild-projections` on a database that is not there, and the HTTP benchmark's harness.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -154,4 +154,28 @@ async fn check_and_rebuild_refuse_a_database_that_is_not_there() {
             .expect("runs");
         assert!(output.status.success(), "{command}: {output:?}");
     }
+}
+
+/// The HTTP benchmark's harness, briefly: it starts its own server process, plays the
+/// story with keys, reads the server's CPU time and memory, and finds no errors. What it
+/// measures is not checked here (benchmarks only); that it still runs is.
+#[tokio::test]
+async fn bench_http_plays_the_story_against_its_own_server_without_errors() {
+    let output = orderly()
+        .args(["bench", "http", "--clients", "2", "--seconds", "1"])
+        .output()
+        .await
+        .expect("runs");
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{said}\n{output:?}");
+    for line in [
+        "GET /healthz (baseline):",
+        "order commands (POST):",
+        "request cancellation",
+        "server peak RSS:",
+    ] {
+        assert!(said.contains(line), "{line}: {said}");
+    }
+    assert!(said.contains("errors 0"), "{said}");
+    assert!(said.contains("server CPU"), "{said}");
 }

@@ -52,6 +52,19 @@ async fn bad_requests_get_problem_documents_and_change_nothing() {
     let body: serde_json::Value = malformed.json().await.expect("json");
     assert_eq!(body["code"], "malformed_json");
 
+    // JSON that is not an object: serde alone would read `[]` as a body without fields.
+    for body in [json!([]), json!(["no_longer_needed"]), json!("x"), json!(3)] {
+        let refused = app
+            .post(
+                &market.buyer,
+                &format!("/api/v1/orders/{id}/cancellation/withdraw"),
+                body.clone(),
+            )
+            .await;
+        assert_problem(&refused, 422, "validation_failed").await;
+        assert_eq!(refused.body["field"], "body", "{body}: {refused:?}");
+    }
+
     // Unknown fields (named once, at the top level and nested), wrong types, missing
     // fields, unknown reason codes.
     let extra = app
