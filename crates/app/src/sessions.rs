@@ -103,13 +103,13 @@ impl App {
         return_to: Option<&str>,
         answer: impl FnOnce(&NewSigninLink) -> Option<IdempotentResponse>,
     ) -> Result<NewSigninLink, AppError> {
-        let return_to = return_to.map(str::trim).filter(|path| !path.is_empty());
+        // Taken as written: a form's empty field is the page's to leave out.
         if let Some(path) = return_to
             && !valid_return_to(path)
         {
             return Err(orderly_domain::Rejection::Validation {
                 field: "return_to",
-                detail: "return_to must be a path of these pages, such as /orders or /orders/{id}"
+                detail: "return_to must be a path of these pages, such as /orders or /orders/{id}; leave it out for the account's home"
                     .into(),
             }
             .into());

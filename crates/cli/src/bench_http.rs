@@ -221,7 +221,7 @@ async fn measure(
     let health = timed_phase(clients, duration, |_| {
         let client = client.clone();
         let url = format!("{base}/healthz");
-        move |_, record: Recorder| {
+        move |_| {
             let client = client.clone();
             let url = url.clone();
             async move {
@@ -232,7 +232,11 @@ async fn measure(
                     .await
                     .map(|response| response.status().is_success())
                     .unwrap_or(false);
-                record(0, started.elapsed(), ok);
+                vec![Sample {
+                    step: 0,
+                    latency: started.elapsed(),
+                    ok,
+                }]
             }
         }
     })
@@ -246,7 +250,7 @@ async fn measure(
         let buyer = buyers[index].clone();
         let seller = seller.clone();
         let product = product.clone();
-        move |round, record: Recorder| {
+        move |round| {
             let story = Story {
                 client: client.clone(),
                 base: base.clone(),
@@ -255,7 +259,7 @@ async fn measure(
                 product: product.clone(),
                 keys: format!("bench-{index}-{round}"),
             };
-            async move { story.play(record).await }
+            async move { story.play().await }
         }
     })
     .await;
@@ -305,11 +309,15 @@ async fn measure(
     Ok(())
 }
 
-/// Where a step reports each request it made: its step index, its latency, and whether it
-/// answered as it should.
-type Recorder = std::sync::Arc<dyn Fn(u8, Duration, bool) + Send + Sync>;
+/// One request: its step of the story, its latency, and whether it answered as it should.
+struct Sample {
+    step: u8,
+    latency: Duration,
+    ok: bool,
+}
 
-/// Runs `clients` tasks, each calling its step function repeatedly until `duration` is up.
+/// Runs `clients` tasks, each calling its step function repeatedly until `duration` is up;
+/// a step returns the requests it made.
 #[allow(
     clippy::disallowed_methods,
     reason = "a load benchmark measures wall time"
@@ -317,8 +325,8 @@ type Recorder = std::sync::Arc<dyn Fn(u8, Duration, bool) + Send + Sync>;
 async fn timed_phase<Make, Step, Fut>(clients: usize, duration: Duration, make: Make) -> Phase
 where
     Make: Fn(usize) -> Step,
-    Step: Fn(usize, Recorder) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
+    Step: Fn(usize) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Vec<Sample>> + Send,
 {
     let started = Instant::now();
     let deadline = started + duration;
@@ -326,25 +334,17 @@ where
     for index in 0..clients {
         let step = make(index);
         tasks.push(tokio::spawn(async move {
-            let phase = std::sync::Arc::new(std::sync::Mutex::new(Phase::default()));
-            let record: Recorder = {
-                let phase = phase.clone();
-                std::sync::Arc::new(move |step, latency, ok| {
-                    let mut phase = phase.lock().expect("one task records at a time");
-                    phase.latencies.push((step, latency));
-                    if !ok {
-                        phase.errors += 1;
-                    }
-                })
-            };
+            let mut phase = Phase::default();
             for round in 0..REQUESTS_PER_CLIENT_MAX {
                 if Instant::now() >= deadline {
                     break;
                 }
-                step(round, record.clone()).await;
+                for sample in step(round).await {
+                    phase.latencies.push((sample.step, sample.latency));
+                    phase.errors += u64::from(!sample.ok);
+                }
             }
-            drop(record);
-            std::mem::take(&mut *phase.lock().expect("the task is done"))
+            phase
         }));
     }
     let mut total = Phase::default();
@@ -381,7 +381,7 @@ impl Story {
         path: String,
         body: Value,
         expected: u16,
-        record: &Recorder,
+        samples: &mut Vec<Sample>,
     ) -> Option<Value> {
         let started = Instant::now();
         let answer = async {
@@ -399,11 +399,16 @@ impl Story {
             (status == expected).then_some(body)
         }
         .await;
-        record(step, started.elapsed(), answer.is_some());
+        samples.push(Sample {
+            step,
+            latency: started.elapsed(),
+            ok: answer.is_some(),
+        });
         answer
     }
 
-    async fn play(self, record: Recorder) {
+    async fn play(self) -> Vec<Sample> {
+        let mut samples = Vec::with_capacity(STEPS.len());
         let Some(placed) = self
             .post(
                 0,
@@ -415,11 +420,11 @@ impl Story {
                     "payment_method": "card",
                 }),
                 201,
-                &record,
+                &mut samples,
             )
             .await
         else {
-            return;
+            return samples;
         };
         let id = placed["id"].as_str().unwrap_or_default().to_owned();
         let steps: [(&str, &str, Value, u16); 4] = [
@@ -441,12 +446,13 @@ impl Story {
         for (index, (token, action, body, expected)) in steps.into_iter().enumerate() {
             let path = format!("/api/v1/orders/{id}/{action}");
             if self
-                .post(index as u8 + 1, token, path, body, expected, &record)
+                .post(index as u8 + 1, token, path, body, expected, &mut samples)
                 .await
                 .is_none()
             {
                 break;
             }
         }
+        samples
     }
 }

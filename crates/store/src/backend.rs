@@ -1297,8 +1297,8 @@ macro_rules! store_impl {
         /// SQLite writer's group transaction, or on its own on PostgreSQL).
         async fn reserve_key(connection: &mut Connection, reservation: &crate::Reservation) -> Result<IdempotencyBegin, StoreError> {
             let crate::Reservation { account_id, key, fingerprint, owner, now, stale_secs } = reservation;
-            let (key, fingerprint, owner, now, stale_secs) = (key.as_str(), fingerprint.as_str(), owner.as_str(), *now, *stale_secs);
             let account = account_id.to_string();
+            let now = micros(*now);
             let inserted = sqlx::query(
                 "insert into idempotency_keys (account_id, key, fingerprint, owner, status, response, created_at, updated_at) \
                  values ($1, $2, $3, $4, null, null, $5, $5) on conflict (account_id, key) do nothing",
@@ -1307,7 +1307,7 @@ macro_rules! store_impl {
             .bind(key)
             .bind(fingerprint)
             .bind(owner)
-            .bind(micros(now))
+            .bind(now)
             .execute(&mut *connection)
             .await?;
             if inserted.rows_affected() == 1 {
@@ -1321,10 +1321,10 @@ macro_rules! store_impl {
             .fetch_optional(&mut *connection)
             .await?;
             let Some(row) = row else {
-                // Purged between the two statements: start over once.
+                // Purged between the two statements (PostgreSQL runs them apart): start over once.
                 return Ok(IdempotencyBegin::InFlight);
             };
-            if row.try_get::<String, _>("fingerprint")? != fingerprint {
+            if row.try_get::<String, _>("fingerprint")? != *fingerprint {
                 return Ok(IdempotencyBegin::Mismatch);
             }
             let status: Option<i64> = row.try_get("status")?;
@@ -1336,11 +1336,11 @@ macro_rules! store_impl {
                 });
             }
             let updated_at: i64 = row.try_get("updated_at")?;
-            if updated_at < micros(now) - stale_secs * 1_000_000 {
+            if updated_at < now - stale_secs * 1_000_000 {
                 let taken = sqlx::query(
                     "update idempotency_keys set updated_at = $1, owner = $5 where account_id = $2 and key = $3 and status is null and updated_at = $4",
                 )
-                .bind(micros(now))
+                .bind(now)
                 .bind(&account)
                 .bind(key)
                 .bind(updated_at)

@@ -780,7 +780,10 @@ pub async fn signin_link(
     let Some(account_id) = id.parse::<uuid::Uuid>().ok().map(AccountId::from_uuid) else {
         return crate::pages::not_found();
     };
-    let return_to = form.get("return_to").filter(|path| !path.is_empty());
+    let return_to = form
+        .get("return_to")
+        .map(str::trim)
+        .filter(|path| !path.is_empty());
     match state
         .app
         .create_signin_link(account_id, return_to, |_| None)
