@@ -166,6 +166,10 @@ enum Bench {
         /// Order stories per client (5 commands each).
         #[arg(long, default_value_t = 200)]
         stories: u64,
+        /// What to measure: `both`, or `raw` / `commands` alone (to count one phase's
+        /// instructions, e.g. under callgrind).
+        #[arg(long, default_value = "both", value_parser = ["both", "raw", "commands"])]
+        phase: String,
     },
     /// The HTTP API under load: GET /healthz as a baseline, then the cancellation story
     /// (place, pay, verify, request, approve) from many concurrent clients, in one run.
@@ -322,17 +326,31 @@ fn main() -> std::process::ExitCode {
                     sqlite_synchronous,
                     clients,
                     stories,
+                    phase,
                 },
         } => block_on(async move {
             let temp =
                 std::env::temp_dir().join(format!("orderly-bench-{}.db", std::process::id()));
             let url = db.unwrap_or_else(|| format!("sqlite://{}", temp.display()));
             let options = orderly_store::StoreOptions {
-                synchronous: sqlite_synchronous,
+                synchronous: sqlite_synchronous.clone(),
                 ..Default::default()
             };
             let store = orderly_store::connect(&url, &options).await?;
-            let report = orderly_store::bench::run(&url, store, clients, stories).await?;
+            let phases = match phase.as_str() {
+                "raw" => orderly_store::bench::Phases::Raw,
+                "commands" => orderly_store::bench::Phases::Commands,
+                _ => orderly_store::bench::Phases::Both,
+            };
+            let report = orderly_store::bench::run(
+                &url,
+                store,
+                clients,
+                stories,
+                &sqlite_synchronous,
+                phases,
+            )
+            .await?;
             println!("{report}");
             for suffix in ["", "-wal", "-shm"] {
                 let mut file = temp.clone().into_os_string();

@@ -3,7 +3,8 @@
 //! on SQLite too), and the few statements that differ — how a write transaction begins, how
 //! the order row is locked, how work is claimed — are arguments of the macro.
 
-/// Generates `impl Store for $store` for the backend `$db`.
+/// Generates `impl Store for $store` for the backend `$db`, whose connections are
+/// `$connection`.
 ///
 /// - `begin`: the statement that opens every write transaction (`BEGIN IMMEDIATE` on
 ///   SQLite, so the write lock is taken up front: a deferred transaction that reads and
@@ -21,6 +22,7 @@ macro_rules! store_impl {
     (
         store: $store:ty,
         db: $db:ty,
+        connection: $connection:ty,
         begin: $begin:literal,
         lock_order: $lock_order:literal,
         claim_deadlines: $claim_deadlines:literal,
@@ -35,14 +37,15 @@ macro_rules! store_impl {
         use orderly_domain::{AccountId, DeadlineKind, Event, Order, OrderId};
         use sqlx::{AssertSqlSafe, Row as _};
 
-        use crate::projection::{self, Rows};
+        use crate::projection;
+        use crate::write::{ACCOUNT_ROW, decode_account, decode_order, write_idempotency, write_projection_rows};
         use crate::{
             Batch, Committed, Cursor, Decide, DueDeadline, IdempotencyBegin, IdempotentResponse,
             Integrity, OrderFilter, OutboxMessage, Page, Store, StoredEvent, Viewer, from_micros,
             micros,
         };
 
-        type Connection = <$db as sqlx::Database>::Connection;
+        type Connection = $connection;
 
         #[async_trait]
         impl Store for $store {
@@ -93,8 +96,8 @@ macro_rules! store_impl {
             }
 
             async fn load_order(&self, order_id: OrderId) -> Result<Option<Order>, StoreError> {
-                let mut connection = self.pool.acquire().await?;
-                load_state(&mut connection, order_id, "select state, version from orders where id = $1").await
+                let mut reader = self.reader().await?;
+                crate::write::load_order(&mut *reader, order_id, "select state, version from orders where id = $1").await
             }
 
             async fn order_events(&self, order_id: OrderId) -> Result<Vec<StoredEvent>, StoreError> {
@@ -454,7 +457,7 @@ macro_rules! store_impl {
                 .execute(&mut *tx)
                 .await?;
                 if let Some(answer) = answer {
-                    write_idempotency(&mut tx, answer, micros(integration.created_at)).await?;
+                    write_idempotency(&mut *tx, answer, micros(integration.created_at)).await?;
                 }
                 tx.commit().await?;
                 Ok(())
@@ -493,7 +496,7 @@ macro_rules! store_impl {
                 .execute(&mut *tx)
                 .await?;
                 if let Some(answer) = answer {
-                    write_idempotency(&mut tx, answer, micros(now)).await?;
+                    write_idempotency(&mut *tx, answer, micros(now)).await?;
                 }
                 tx.commit().await?;
                 Ok(())
@@ -545,7 +548,7 @@ macro_rules! store_impl {
                     return Ok(false);
                 }
                 if let Some(answer) = answer {
-                    write_idempotency(&mut tx, answer, micros(now)).await?;
+                    write_idempotency(&mut *tx, answer, micros(now)).await?;
                 }
                 tx.commit().await?;
                 Ok(true)
@@ -574,7 +577,7 @@ macro_rules! store_impl {
 
             async fn idempotency_finish(&self, response: IdempotentResponse, now: Timestamp) -> Result<(), StoreError> {
                 let mut connection = self.pool.acquire().await?;
-                match write_idempotency(&mut connection, &response, micros(now)).await {
+                match write_idempotency(&mut *connection, &response, micros(now)).await {
                     // Taken over meanwhile: the new owner's answer stands.
                     Err(StoreError::Conflict) => Ok(()),
                     other => other,
@@ -660,7 +663,7 @@ macro_rules! store_impl {
                             .execute(&mut *tx)
                             .await?;
                     }
-                    write_projection_rows(&mut tx, &rows, micros(order.placed_at)).await?;
+                    write_projection_rows(&mut *tx, &rows, micros(order.placed_at)).await?;
                 }
                 tx.commit().await?;
                 Ok(integrity)
@@ -785,28 +788,20 @@ macro_rules! store_impl {
                 .execute(&mut *tx)
                 .await?;
                 if let Some(answer) = answer {
-                    write_idempotency(&mut tx, answer, micros(account.created_at)).await?;
+                    write_idempotency(&mut *tx, answer, micros(account.created_at)).await?;
                 }
                 tx.commit().await?;
                 Ok(())
             }
 
             async fn account_by_token(&self, token_hash: &str) -> Result<Option<crate::Account>, StoreError> {
-                let row = sqlx::query(
-                    AssertSqlSafe(format!("select {ACCOUNT_COLUMNS} from accounts where token_hash = $1 and revoked_at is null")),
-                )
-                .bind(token_hash)
-                .fetch_optional(&self.pool)
-                .await?;
-                row.map(|row| decode_account(&row)).transpose()
+                let mut reader = self.reader().await?;
+                crate::write::account_by_token(&mut *reader, token_hash).await
             }
 
             async fn account(&self, id: AccountId) -> Result<Option<crate::Account>, StoreError> {
-                let row = sqlx::query(AssertSqlSafe(format!("select {ACCOUNT_COLUMNS} from accounts where id = $1")))
-                    .bind(id.to_string())
-                    .fetch_optional(&self.pool)
-                    .await?;
-                row.map(|row| decode_account(&row)).transpose()
+                let mut reader = self.reader().await?;
+                crate::write::account(&mut *reader, id).await
             }
 
             async fn accounts_by_email(&self, email: &str) -> Result<Vec<crate::Account>, StoreError> {
@@ -816,7 +811,7 @@ macro_rules! store_impl {
                 .bind(email)
                 .fetch_all(&self.pool)
                 .await?;
-                rows.iter().map(decode_account).collect()
+                rows.iter().map(|row| decode_account(cells(row, ACCOUNT_ROW)?)).collect()
             }
 
             async fn revoke_token(&self, id: AccountId, now: Timestamp, answer: Option<&IdempotentResponse>) -> Result<bool, StoreError> {
@@ -830,7 +825,7 @@ macro_rules! store_impl {
                 .execute(&mut *tx)
                 .await?;
                 if let Some(answer) = answer {
-                    write_idempotency(&mut tx, answer, micros(now)).await?;
+                    write_idempotency(&mut *tx, answer, micros(now)).await?;
                 }
                 tx.commit().await?;
                 Ok(revoked.rows_affected() == 1)
@@ -855,7 +850,7 @@ macro_rules! store_impl {
                 .execute(&mut *tx)
                 .await?;
                 if let Some(answer) = answer {
-                    write_idempotency(&mut tx, answer, micros(product.created_at)).await?;
+                    write_idempotency(&mut *tx, answer, micros(product.created_at)).await?;
                 }
                 tx.commit().await?;
                 Ok(())
@@ -920,7 +915,7 @@ macro_rules! store_impl {
                     return Ok(None);
                 }
                 if let Some(answer) = answer {
-                    write_idempotency(&mut tx, answer, micros(now)).await?;
+                    write_idempotency(&mut *tx, answer, micros(now)).await?;
                 }
                 let row = sqlx::query(AssertSqlSafe(format!("{QUEUE_COLUMNS_SELECT} where id = $1")))
                     .bind(id.to_string())
@@ -952,7 +947,7 @@ macro_rules! store_impl {
                 .execute(&mut *tx)
                 .await?;
                 if let Some(answer) = answer {
-                    write_idempotency(&mut tx, answer, micros(now)).await?;
+                    write_idempotency(&mut *tx, answer, micros(now)).await?;
                 }
                 let row = sqlx::query(AssertSqlSafe(format!("{QUEUE_COLUMNS_SELECT} where id = $1")))
                     .bind(id.to_string())
@@ -978,7 +973,7 @@ macro_rules! store_impl {
                 .await?;
                 let penalty = decode_penalty(&row)?;
                 if let Some(answer) = answer {
-                    write_idempotency(&mut tx, &answer(&penalty), micros(now)).await?;
+                    write_idempotency(&mut *tx, &answer(&penalty), micros(now)).await?;
                 }
                 tx.commit().await?;
                 Ok(penalty)
@@ -1009,7 +1004,7 @@ macro_rules! store_impl {
                 };
                 let penalty = decode_penalty(&row)?;
                 if let Some(answer) = answer {
-                    write_idempotency(&mut tx, &answer(&penalty), micros(now)).await?;
+                    write_idempotency(&mut *tx, &answer(&penalty), micros(now)).await?;
                 }
                 tx.commit().await?;
                 Ok(Some(penalty))
@@ -1106,7 +1101,7 @@ macro_rules! store_impl {
                 };
                 let product = decode_product(&row)?;
                 if let Some(answer) = answer {
-                    write_idempotency(&mut tx, answer, micros(now)).await?;
+                    write_idempotency(&mut *tx, answer, micros(now)).await?;
                 }
                 tx.commit().await?;
                 Ok(Some(product))
@@ -1125,7 +1120,7 @@ macro_rules! store_impl {
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?;
-                rows.iter().map(decode_account).collect()
+                rows.iter().map(|row| decode_account(cells(row, ACCOUNT_ROW)?)).collect()
             }
 
             async fn create_session(&self, id_hash: &str, account_id: AccountId, csrf: &str, now: Timestamp, expires_at: Timestamp) -> Result<(), StoreError> {
@@ -1155,7 +1150,7 @@ macro_rules! store_impl {
                     return Ok(None);
                 };
                 Ok(Some(crate::Session {
-                    account: decode_account(&row)?,
+                    account: decode_account(cells(&row, ACCOUNT_ROW)?)?,
                     csrf: row.try_get("csrf")?,
                     expires_at: from_micros(row.try_get("session_expires_at")?)?,
                 }))
@@ -1182,7 +1177,7 @@ macro_rules! store_impl {
                 .execute(&mut *tx)
                 .await?;
                 if let Some(answer) = answer {
-                    write_idempotency(&mut tx, answer, micros(now)).await?;
+                    write_idempotency(&mut *tx, answer, micros(now)).await?;
                 }
                 tx.commit().await?;
                 Ok(())
@@ -1259,99 +1254,6 @@ macro_rules! store_impl {
                 processing_days: u32::try_from(row.try_get::<i64, _>("processing_days")?).unwrap_or(0),
                 created_at: from_micros(row.try_get("created_at")?)?,
             })
-        }
-
-        /// Runs one write inside the caller's transaction: reads the order with its lock,
-        /// decides (or checks the expected version), and writes the batch. The caller
-        /// begins and commits, so several writes can share one commit.
-        async fn perform(connection: &mut Connection, write: crate::Write) -> Result<Committed, StoreError> {
-            match write {
-                crate::Write::Decide { order_id, mut decide } => {
-                    let before = load_state(connection, order_id, $lock_order).await?;
-                    // A panic is a bug in one decision: it fails this command alone, not
-                    // the other commands sharing its transaction, nor the writer.
-                    let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decide(before.as_ref())))
-                        .map_err(|panic| StoreError::Other(anyhow::anyhow!(
-                            "the decision for order {order_id} panicked: {}",
-                            panic_message(&panic)
-                        )))?;
-                    let batch = decided.map_err(StoreError::Rejected)?;
-                    assert_eq!(batch.order.id, order_id, "a command's batch belongs to its order");
-                    let events = write_batch(connection, before.as_ref(), &batch).await?;
-                    Ok(Committed { order: batch.order, events })
-                }
-                crate::Write::Append { expected_version, batch } => {
-                    let before = load_state(connection, batch.order.id, $lock_order).await?;
-                    let version = before.as_ref().map_or(0, |order| order.version);
-                    if version != expected_version {
-                        return Err(StoreError::Conflict);
-                    }
-                    let events = write_batch(connection, before.as_ref(), &batch).await?;
-                    Ok(Committed { order: batch.order, events })
-                }
-            }
-        }
-
-        /// Claims an idempotency key for a request about to run, or says why not: the
-        /// statements of [`Store::idempotency_begin`], on the connection given (inside the
-        /// SQLite writer's group transaction, or on its own on PostgreSQL).
-        async fn reserve_key(connection: &mut Connection, reservation: &crate::Reservation) -> Result<IdempotencyBegin, StoreError> {
-            let crate::Reservation { account_id, key, fingerprint, owner, now, stale_secs } = reservation;
-            let account = account_id.to_string();
-            let now = micros(*now);
-            let inserted = sqlx::query(
-                "insert into idempotency_keys (account_id, key, fingerprint, owner, status, response, created_at, updated_at) \
-                 values ($1, $2, $3, $4, null, null, $5, $5) on conflict (account_id, key) do nothing",
-            )
-            .bind(&account)
-            .bind(key)
-            .bind(fingerprint)
-            .bind(owner)
-            .bind(now)
-            .execute(&mut *connection)
-            .await?;
-            if inserted.rows_affected() == 1 {
-                return Ok(IdempotencyBegin::Started);
-            }
-            let row = sqlx::query(
-                "select fingerprint, status, response, updated_at from idempotency_keys where account_id = $1 and key = $2",
-            )
-            .bind(&account)
-            .bind(key)
-            .fetch_optional(&mut *connection)
-            .await?;
-            let Some(row) = row else {
-                // Purged between the two statements (PostgreSQL runs them apart): start over once.
-                return Ok(IdempotencyBegin::InFlight);
-            };
-            if row.try_get::<String, _>("fingerprint")? != *fingerprint {
-                return Ok(IdempotencyBegin::Mismatch);
-            }
-            let status: Option<i64> = row.try_get("status")?;
-            if let Some(status) = status {
-                let body: Option<String> = row.try_get("response")?;
-                return Ok(IdempotencyBegin::Done {
-                    status: u16::try_from(status).unwrap_or(500),
-                    body: body.unwrap_or_default(),
-                });
-            }
-            let updated_at: i64 = row.try_get("updated_at")?;
-            if updated_at < now - stale_secs * 1_000_000 {
-                let taken = sqlx::query(
-                    "update idempotency_keys set updated_at = $1, owner = $5 where account_id = $2 and key = $3 and status is null and updated_at = $4",
-                )
-                .bind(now)
-                .bind(&account)
-                .bind(key)
-                .bind(updated_at)
-                .bind(owner)
-                .execute(&mut *connection)
-                .await?;
-                if taken.rows_affected() == 1 {
-                    return Ok(IdempotencyBegin::Started);
-                }
-            }
-            Ok(IdempotencyBegin::InFlight)
         }
 
         const INTEGRATION_COLUMNS: &str = "id, kind, name, secret_version, previous_version, previous_valid_until, revoked_at, created_at";
@@ -1478,110 +1380,10 @@ macro_rules! store_impl {
             })
         }
 
-        /// The queue rows of one command: new items (a repeated cause is ignored) and the
-        /// open items of this order that its events settle.
-        async fn write_queue(connection: &mut Connection, batch: &Batch, order: &crate::projection::OrderRow, now: i64) -> Result<(), StoreError> {
-            for resolution in &batch.queue_resolutions {
-                sqlx::query(
-                    "update queue_items set status = 'done', resolved_at = $1, resolution_note = $2, updated_at = $1 \
-                     where order_id = $3 and kind = $4 and status = 'open' and ($5 = '' or reference = $5)",
-                )
-                .bind(now)
-                .bind(&resolution.note)
-                .bind(&order.id)
-                .bind(&resolution.kind)
-                .bind(resolution.reference.clone().unwrap_or_default())
-                .execute(&mut *connection)
-                .await?;
-            }
-            for item in &batch.queue {
-                sqlx::query(
-                    "insert into queue_items (id, kind, order_id, seller_id, reference, summary, status, due_at, created_at, updated_at) \
-                     values ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $8) on conflict (order_id, kind, reference) do nothing",
-                )
-                .bind(item.id.to_string())
-                .bind(&item.kind)
-                .bind(&order.id)
-                .bind(&order.seller_id)
-                .bind(&item.reference)
-                .bind(&item.summary)
-                .bind(item.due_at.map(micros))
-                .bind(now)
-                .execute(&mut *connection)
-                .await?;
-            }
-            if let Some(evidence) = &batch.evidence {
-                sqlx::query(
-                    "insert into evidence_files (id, order_id, filename, content_type, size, data, uploaded_by, created_at) \
-                     values ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(evidence.id.to_string())
-                .bind(&order.id)
-                .bind(&evidence.filename)
-                .bind(&evidence.content_type)
-                .bind(i64::try_from(evidence.bytes.len()).unwrap_or(i64::MAX))
-                .bind(&evidence.bytes)
-                .bind(&evidence.uploaded_by)
-                .bind(now)
-                .execute(&mut *connection)
-                .await?;
-            }
-            Ok(())
-        }
-
-        fn decode_account(row: &<$db as sqlx::Database>::Row) -> Result<crate::Account, StoreError> {
-            let id: String = row.try_get("id")?;
-            let role: String = row.try_get("role")?;
-            Ok(crate::Account {
-                id: AccountId::from_uuid(
-                    id.parse().map_err(|error| StoreError::Other(anyhow::anyhow!("stored account id: {error}")))?,
-                ),
-                role: match role.as_str() {
-                    "buyer" => orderly_domain::Role::Buyer,
-                    "seller" => orderly_domain::Role::Seller,
-                    "admin" => orderly_domain::Role::Admin,
-                    other => return Err(StoreError::Other(anyhow::anyhow!("stored role {other}"))),
-                },
-                name: row.try_get("name")?,
-                email: row.try_get("email")?,
-                created_at: from_micros(row.try_get("created_at")?)?,
-                revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(from_micros).transpose()?,
-            })
-        }
-
         fn parse_order_id(text: &str) -> Result<OrderId, StoreError> {
             text.parse()
                 .map(OrderId::from_uuid)
                 .map_err(|error| StoreError::Other(anyhow::anyhow!("stored order id {text}: {error}")))
-        }
-
-        fn decode_order(state: &str) -> Result<Order, StoreError> {
-            serde_json::from_str(state)
-                .map_err(|error| StoreError::Other(anyhow::anyhow!("stored order state: {error}")))
-        }
-
-        /// The order's state from its row, checked against its invariants (bugs assert
-        /// at both ends: after `apply`, and when loading).
-        async fn load_state(connection: &mut Connection, order_id: OrderId, sql: &'static str) -> Result<Option<Order>, StoreError> {
-            let row = sqlx::query(sql)
-                .bind(order_id.to_string())
-                .fetch_optional(&mut *connection)
-                .await?;
-            let Some(row) = row else {
-                return Ok(None);
-            };
-            let order = decode_order(&row.try_get::<String, _>("state")?)?;
-            let version: i64 = row.try_get("version")?;
-            if order.version as i64 != version {
-                return Err(StoreError::Other(anyhow::anyhow!(
-                    "order {order_id}: stored version {version} differs from its state's {}",
-                    order.version
-                )));
-            }
-            if let Err(broken) = order.check_invariants() {
-                return Err(StoreError::Invariant(format!("order {order_id} as loaded: {broken}")));
-            }
-            Ok(Some(order))
         }
 
         async fn read_events(connection: &mut Connection, order_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
@@ -1602,350 +1404,62 @@ macro_rules! store_impl {
             })
         }
 
-        fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-            panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|text| (*text).to_owned()))
-                .unwrap_or_else(|| "a panic without a message".into())
+        impl crate::exec::Exec for Connection {
+            const LOCK_ORDER: &'static str = $lock_order;
+            const BUYER_LOCK: &'static str = $buyer_lock;
+
+            async fn execute(&mut self, statement: &crate::exec::Statement<'_>) -> Result<u64, StoreError> {
+                Ok(query_of(statement).execute(&mut *self).await?.rows_affected())
+            }
+
+            async fn fetch(
+                &mut self,
+                statement: &crate::exec::Statement<'_>,
+                columns: &[crate::exec::Column],
+            ) -> Result<Vec<crate::exec::Row>, StoreError> {
+                let rows = query_of(statement).fetch_all(&mut *self).await?;
+                rows.iter().map(|row| cells(row, columns)).collect()
+            }
         }
 
-        /// Writes everything one command produced. Runs inside the caller's transaction.
-        async fn write_batch(connection: &mut Connection, before: Option<&Order>, batch: &Batch) -> Result<Vec<StoredEvent>, StoreError> {
-            let now = batch.events.last().map_or_else(|| micros(batch.order.placed_at), |event| micros(event.at));
-            if batch.events.is_empty() {
-                if let Some(response) = &batch.idempotency {
-                    write_idempotency(connection, response, now).await?;
-                }
-                return Ok(Vec::new());
+        /// The sqlx query of a statement, its parameters bound in order.
+        fn query_of<'q>(
+            statement: &'q crate::exec::Statement<'q>,
+        ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments> {
+            use crate::exec::Value;
+            let mut query = sqlx::query(AssertSqlSafe(statement.sql.as_ref()));
+            for value in &statement.params {
+                query = match value {
+                    Value::Int(value) => query.bind(*value),
+                    Value::OptInt(value) => query.bind(*value),
+                    Value::Text(value) => query.bind(value.as_ref()),
+                    Value::OptText(value) => query.bind(*value),
+                    Value::Blob(value) => query.bind(*value),
+                };
             }
-            let rows = projection::rows(before, &batch.events, &batch.order)?;
-            let order = &rows.order;
-            if let (None, Some(max)) = (before, batch.unpaid_orders_max) {
-                if !$buyer_lock.is_empty() {
-                    sqlx::query($buyer_lock).bind(&order.buyer_id).execute(&mut *connection).await?;
-                }
-                let unpaid: i64 = sqlx::query_scalar(
-                    "select count(*) from orders where buyer_id = $1 and status = 'awaiting_payment'",
-                )
-                .bind(&order.buyer_id)
-                .fetch_one(&mut *connection)
-                .await?;
-                if unpaid >= i64::from(max) {
-                    return Err(StoreError::Rejected(orderly_domain::Rejection::Conflict {
-                        detail: format!(
-                            "you already have {unpaid} unpaid orders, the most allowed; pay or cancel one of them before placing another"
-                        ),
-                    }));
-                }
-            }
-            match before {
-                None => {
-                    sqlx::query(
-                        "insert into orders (id, buyer_id, seller_id, status, frozen, currency, total_minor, \
-                         captured_minor, held_minor, released_minor, refunded_minor, version, placed_at, state, created_at, updated_at) \
-                         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)",
-                    )
-                    .bind(&order.id)
-                    .bind(&order.buyer_id)
-                    .bind(&order.seller_id)
-                    .bind(order.status)
-                    .bind(order.frozen)
-                    .bind(order.currency)
-                    .bind(order.total_minor)
-                    .bind(order.captured_minor)
-                    .bind(order.held_minor)
-                    .bind(order.released_minor)
-                    .bind(order.refunded_minor)
-                    .bind(order.version)
-                    .bind(order.placed_at)
-                    .bind(&order.state)
-                    .bind(now)
-                    .execute(&mut *connection)
-                    .await?;
-                }
-                Some(previous) => {
-                    let updated = sqlx::query(
-                        "update orders set status = $1, frozen = $2, captured_minor = $3, held_minor = $4, \
-                         released_minor = $5, refunded_minor = $6, version = $7, state = $8, updated_at = $9 \
-                         where id = $10 and version = $11",
-                    )
-                    .bind(order.status)
-                    .bind(order.frozen)
-                    .bind(order.captured_minor)
-                    .bind(order.held_minor)
-                    .bind(order.released_minor)
-                    .bind(order.refunded_minor)
-                    .bind(order.version)
-                    .bind(&order.state)
-                    .bind(now)
-                    .bind(&order.id)
-                    .bind(previous.version as i64)
-                    .execute(&mut *connection)
-                    .await?;
-                    if updated.rows_affected() != 1 {
-                        return Err(StoreError::Conflict);
-                    }
-                }
-            }
-            // One statement for all the command's events: `(order_id, created_at)` are $1 and
-            // $2, then four parameters per event. Built from fixed fragments only.
-            let mut sql = String::from("insert into events (order_id, created_at, seq, at, kind, body) values ");
-            for index in 0..rows.events.len() {
-                let base = 3 + index * 4;
-                if index > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!("($1, $2, ${}, ${}, ${}, ${})", base, base + 1, base + 2, base + 3));
-            }
-            let mut insert = sqlx::query(AssertSqlSafe(sql)).bind(&order.id).bind(now);
-            for event in &rows.events {
-                insert = insert.bind(event.seq).bind(event.at).bind(event.kind).bind(&event.body);
-            }
-            insert.execute(&mut *connection).await?;
-            if rows.deadlines.is_some() {
-                sqlx::query("delete from deadlines where order_id = $1")
-                    .bind(&order.id)
-                    .execute(&mut *connection)
-                    .await?;
-            }
-            write_projection_rows(connection, &rows, now).await?;
-            write_queue(connection, batch, order, now).await?;
-            if !batch.outbox.is_empty() {
-                let sql = crate::backend::values_sql(
-                    "insert into outbox (order_id, topic, dedupe_key, payload, next_attempt_at, created_at, updated_at) values ",
-                    "(#, #, #, #, #, #, #)",
-                    batch.outbox.len(),
-                    " on conflict (dedupe_key) do nothing",
-                );
-                let mut insert = sqlx::query(AssertSqlSafe(sql));
-                for message in &batch.outbox {
-                    insert = insert
-                        .bind(&order.id)
-                        .bind(&message.topic)
-                        .bind(&message.dedupe_key)
-                        .bind(&message.payload)
-                        .bind(now)
-                        .bind(now)
-                        .bind(now);
-                }
-                insert.execute(&mut *connection).await?;
-            }
-            for (product_id, delta) in &batch.stock {
-                sqlx::query("update products set stock = stock + $1, updated_at = $2 where id = $3")
-                    .bind(*delta)
-                    .bind(now)
-                    .bind(product_id.to_string())
-                    .execute(&mut *connection)
-                    .await?;
-            }
-            if let Some(response) = &batch.idempotency {
-                write_idempotency(connection, response, now).await?;
-            }
-            let first_seq = before.map_or(1, |order| order.version + 1);
-            Ok(batch
-                .events
+            query
+        }
+
+        /// The first `columns.len()` columns of a sqlx row, read as `columns` say.
+        fn cells(row: &<$db as sqlx::Database>::Row, columns: &[crate::exec::Column]) -> Result<crate::exec::Row, StoreError> {
+            use crate::exec::{Cell, Column};
+            let text = |value: Option<String>| value.map_or(Cell::Null, Cell::Text);
+            let int = |value: Option<i64>| value.map_or(Cell::Null, Cell::Int);
+            columns
                 .iter()
                 .enumerate()
-                .map(|(index, event)| StoredEvent { seq: first_seq + index as u64, event: event.clone() })
-                .collect())
-        }
-
-        /// Deadlines, refunds, new ledger entries and seller metrics of `rows`. When the
-        /// deadlines changed, the caller has removed the order's deadline rows (they are
-        /// rewritten whole).
-        async fn write_projection_rows(connection: &mut Connection, rows: &Rows, now: i64) -> Result<(), StoreError> {
-            let order_id = &rows.order.id;
-            // One statement per table, whatever the number of rows.
-            let deadlines: Vec<_> = rows.deadlines.iter().flatten().collect();
-            if !deadlines.is_empty() {
-                let sql = crate::backend::values_sql(
-                    "insert into deadlines (order_id, kind, due_at, paused, claimed_until, created_at, updated_at) values ",
-                    "(#, #, #, #, 0, #, #)",
-                    deadlines.len(),
-                    "",
-                );
-                let mut insert = sqlx::query(AssertSqlSafe(sql));
-                for deadline in deadlines {
-                    insert = insert.bind(order_id).bind(deadline.kind).bind(deadline.due_at).bind(deadline.paused).bind(now).bind(now);
-                }
-                insert.execute(&mut *connection).await?;
-            }
-            for refund in &rows.refunds {
-                sqlx::query(
-                    "insert into refunds (order_id, number, amount_minor, destination, sent_at, expected_by, overdue_at, flagged_overdue, created_at, updated_at) \
-                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
-                     on conflict (order_id, number) do update set flagged_overdue = excluded.flagged_overdue, updated_at = excluded.updated_at",
-                )
-                .bind(order_id)
-                .bind(refund.number)
-                .bind(refund.amount_minor)
-                .bind(refund.destination)
-                .bind(refund.sent_at)
-                .bind(refund.expected_by)
-                .bind(refund.overdue_at)
-                .bind(refund.flagged_overdue)
-                .bind(now)
-                .execute(&mut *connection)
-                .await?;
-            }
-            if let Some((carrier_key, tracking_number)) = &rows.shipment {
-                sqlx::query(
-                    "insert into shipments (order_id, carrier_key, tracking_number, created_at, updated_at) values ($1, $2, $3, $4, $4) \
-                     on conflict (order_id) do update set carrier_key = excluded.carrier_key, tracking_number = excluded.tracking_number, \
-                     updated_at = excluded.updated_at",
-                )
-                .bind(order_id)
-                .bind(carrier_key)
-                .bind(tracking_number)
-                .bind(now)
-                .execute(&mut *connection)
-                .await?;
-            }
-            for penalty in &rows.penalties {
-                sqlx::query(
-                    "insert into penalties (seller_id, order_id, event_seq, points, reason, source, created_at, updated_at) \
-                     values ($1, $2, $3, $4, $5, 'automatic', $6, $6) on conflict (order_id, event_seq) do nothing",
-                )
-                .bind(&rows.order.seller_id)
-                .bind(order_id)
-                .bind(penalty.event_seq)
-                .bind(penalty.points)
-                .bind(&penalty.reason)
-                .bind(penalty.at)
-                .execute(&mut *connection)
-                .await?;
-            }
-            if !rows.ledger.is_empty() {
-                let sql = crate::backend::values_sql(
-                    "insert into ledger_entries (order_id, position, at, debit_account, credit_account, amount_minor, created_at) values ",
-                    "(#, #, #, #, #, #, #)",
-                    rows.ledger.len(),
-                    "",
-                );
-                let mut insert = sqlx::query(AssertSqlSafe(sql));
-                for entry in &rows.ledger {
-                    insert = insert
-                        .bind(order_id)
-                        .bind(entry.position)
-                        .bind(entry.at)
-                        .bind(&entry.debit_account)
-                        .bind(&entry.credit_account)
-                        .bind(entry.amount_minor)
-                        .bind(now);
-                }
-                insert.execute(&mut *connection).await?;
-            }
-            for row in &rows.metrics {
-                let metrics = &row.metrics;
-                sqlx::query(
-                    "insert into seller_metrics_daily (seller_id, day, orders, paid_orders, completed_orders, \
-                     seller_fault_cancellations, cancellation_requests, requests_answered, requests_unanswered, \
-                     response_secs_total, shipments, shipments_on_time, disputes_opened, disputes_lost, penalty_points, \
-                     created_at, updated_at) \
-                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16) \
-                     on conflict (seller_id, day) do update set \
-                     orders = seller_metrics_daily.orders + excluded.orders, \
-                     paid_orders = seller_metrics_daily.paid_orders + excluded.paid_orders, \
-                     completed_orders = seller_metrics_daily.completed_orders + excluded.completed_orders, \
-                     seller_fault_cancellations = seller_metrics_daily.seller_fault_cancellations + excluded.seller_fault_cancellations, \
-                     cancellation_requests = seller_metrics_daily.cancellation_requests + excluded.cancellation_requests, \
-                     requests_answered = seller_metrics_daily.requests_answered + excluded.requests_answered, \
-                     requests_unanswered = seller_metrics_daily.requests_unanswered + excluded.requests_unanswered, \
-                     response_secs_total = seller_metrics_daily.response_secs_total + excluded.response_secs_total, \
-                     shipments = seller_metrics_daily.shipments + excluded.shipments, \
-                     shipments_on_time = seller_metrics_daily.shipments_on_time + excluded.shipments_on_time, \
-                     disputes_opened = seller_metrics_daily.disputes_opened + excluded.disputes_opened, \
-                     disputes_lost = seller_metrics_daily.disputes_lost + excluded.disputes_lost, \
-                     penalty_points = seller_metrics_daily.penalty_points + excluded.penalty_points, \
-                     updated_at = excluded.updated_at",
-                )
-                .bind(&row.seller_id)
-                .bind(&row.day)
-                .bind(i64::from(metrics.orders))
-                .bind(i64::from(metrics.paid_orders))
-                .bind(i64::from(metrics.completed_orders))
-                .bind(i64::from(metrics.seller_fault_cancellations))
-                .bind(i64::from(metrics.cancellation_requests))
-                .bind(i64::from(metrics.requests_answered))
-                .bind(i64::from(metrics.requests_unanswered))
-                .bind(metrics.response_secs_total)
-                .bind(i64::from(metrics.shipments))
-                .bind(i64::from(metrics.shipments_on_time))
-                .bind(i64::from(metrics.disputes_opened))
-                .bind(i64::from(metrics.disputes_lost))
-                .bind(i64::from(metrics.penalty_points))
-                .bind(now)
-                .execute(&mut *connection)
-                .await?;
-            }
-            Ok(())
-        }
-
-        /// Stores the answer on the key's reservation, if `response.owner` still holds it;
-        /// otherwise (taken over by a retry) [`StoreError::Conflict`], which undoes the
-        /// transaction the answer was to be part of.
-        async fn write_idempotency(connection: &mut Connection, response: &IdempotentResponse, now: i64) -> Result<(), StoreError> {
-            let stored = sqlx::query(
-                "update idempotency_keys set status = $1, response = $2, updated_at = $3 \
-                 where account_id = $4 and key = $5 and owner = $6 and fingerprint = $7 and status is null",
-            )
-            .bind(i64::from(response.status))
-            .bind(&response.body)
-            .bind(now)
-            .bind(response.account_id.to_string())
-            .bind(&response.key)
-            .bind(&response.owner)
-            .bind(&response.fingerprint)
-            .execute(&mut *connection)
-            .await?;
-            if stored.rows_affected() != 1 {
-                return Err(StoreError::Conflict);
-            }
-            Ok(())
+                .map(|(index, column)| {
+                    Ok(match column {
+                        Column::Int => Cell::Int(row.try_get(index)?),
+                        Column::OptInt => int(row.try_get(index)?),
+                        Column::Text => Cell::Text(row.try_get(index)?),
+                        Column::OptText => text(row.try_get(index)?),
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()
+                .map(crate::exec::Row)
         }
     };
 }
 
 pub(crate) use store_impl;
-
-/// `head`, then `rows` copies of the `row` template separated by commas, each `#` in them
-/// numbered as the next `$n` parameter, then `tail`: one multi-row statement instead of a
-/// statement per row. Built from fixed fragments only.
-pub(crate) fn values_sql(head: &str, row: &str, rows: usize, tail: &str) -> String {
-    use std::fmt::Write as _;
-    let mut sql = String::with_capacity(head.len() + rows * (row.len() + 16) + tail.len());
-    sql.push_str(head);
-    let mut parameter = 0;
-    for index in 0..rows {
-        if index > 0 {
-            sql.push_str(", ");
-        }
-        for c in row.chars() {
-            if c == '#' {
-                parameter += 1;
-                let _ = write!(sql, "${parameter}");
-            } else {
-                sql.push(c);
-            }
-        }
-    }
-    sql.push_str(tail);
-    sql
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn rows_are_numbered_on() {
-        assert_eq!(
-            super::values_sql(
-                "insert into t (a, b, c) values ",
-                "(#, 0, #)",
-                2,
-                " on conflict do nothing"
-            ),
-            "insert into t (a, b, c) values ($1, 0, $2), ($3, 0, $4) on conflict do nothing"
-        );
-    }
-}

@@ -42,22 +42,29 @@ impl BenchReport {
 
 impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "backend {}, {} client(s)", self.backend, self.clients)?;
-        writeln!(
-            f,
-            "  raw single-row committed INSERTs: {} in {:.2?} = {:.0}/s",
-            self.raw_inserts,
-            self.raw_elapsed,
-            self.raw_per_sec()
-        )?;
-        writeln!(
-            f,
-            "  full order commands:              {} in {:.2?} = {:.0}/s",
-            self.commands,
-            self.commands_elapsed,
-            self.commands_per_sec()
-        )?;
-        write!(f, "  ratio commands/raw: {:.2}", self.ratio())
+        write!(f, "backend {}, {} client(s)", self.backend, self.clients)?;
+        if self.raw_inserts > 0 {
+            write!(
+                f,
+                "\n  raw single-row committed INSERTs: {} in {:.2?} = {:.0}/s",
+                self.raw_inserts,
+                self.raw_elapsed,
+                self.raw_per_sec()
+            )?;
+        }
+        if self.commands > 0 {
+            write!(
+                f,
+                "\n  full order commands:              {} in {:.2?} = {:.0}/s",
+                self.commands,
+                self.commands_elapsed,
+                self.commands_per_sec()
+            )?;
+        }
+        if self.raw_inserts > 0 && self.commands > 0 {
+            write!(f, "\n  ratio commands/raw: {:.2}", self.ratio())?;
+        }
+        Ok(())
     }
 }
 
@@ -68,8 +75,18 @@ const STORY: [Action; 4] = [
     Action::ApproveCancellation,
 ];
 
-/// Runs both measurements with `clients` concurrent writers, `stories` order stories each
-/// (5 commands a story), and as many raw INSERTs as commands.
+/// Which measurements a run makes: both by default; one alone to count the instructions
+/// of one phase (e.g. under `valgrind --tool=callgrind`, two runs of different sizes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phases {
+    Both,
+    Raw,
+    Commands,
+}
+
+/// Runs the measurements with `clients` concurrent writers, `stories` order stories each
+/// (5 commands a story), and as many raw INSERTs as commands. `synchronous` is the
+/// store's SQLite setting, which the raw connection takes too.
 #[allow(
     clippy::disallowed_methods,
     reason = "a benchmark measures wall time; nothing here decides on it"
@@ -79,6 +96,8 @@ pub async fn run(
     store: Arc<dyn Store>,
     clients: usize,
     stories: u64,
+    synchronous: &str,
+    phases: Phases,
 ) -> Result<BenchReport, StoreError> {
     let clients = clients.max(1);
     let commands = stories * (1 + STORY.len() as u64) * clients as u64;
@@ -88,40 +107,50 @@ pub async fn run(
         "postgres"
     };
 
-    let raw = RawTable::create(url).await?;
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for client in 0..clients {
-        let raw = raw.clone();
-        let per_client = commands / clients as u64;
-        tasks.push(tokio::spawn(async move {
-            raw.insert_many(client as i64, per_client).await
-        }));
+    let mut raw_inserts = 0;
+    let mut raw_elapsed = Duration::ZERO;
+    if phases != Phases::Commands {
+        let raw = RawTable::create(url, synchronous).await?;
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for client in 0..clients {
+            let raw = raw.clone();
+            let per_client = commands / clients as u64;
+            tasks.push(tokio::spawn(async move {
+                raw.insert_many(client as i64, per_client).await
+            }));
+        }
+        for task in tasks {
+            task.await.map_err(anyhow::Error::new)??;
+        }
+        raw_elapsed = started.elapsed();
+        raw_inserts = commands;
+        raw.drop_table().await?;
     }
-    for task in tasks {
-        task.await.map_err(anyhow::Error::new)??;
-    }
-    let raw_elapsed = started.elapsed();
-    raw.drop_table().await?;
 
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for client in 0..clients {
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            play(store.as_ref(), client as u64, stories).await
-        }));
+    let mut commands_done = 0;
+    let mut commands_elapsed = Duration::ZERO;
+    if phases != Phases::Raw {
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for client in 0..clients {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                play(store.as_ref(), client as u64, stories).await
+            }));
+        }
+        for task in tasks {
+            task.await.map_err(anyhow::Error::new)??;
+        }
+        commands_elapsed = started.elapsed();
+        commands_done = commands;
     }
-    for task in tasks {
-        task.await.map_err(anyhow::Error::new)??;
-    }
-    let commands_elapsed = started.elapsed();
     Ok(BenchReport {
         backend,
         clients,
-        raw_inserts: commands,
+        raw_inserts,
         raw_elapsed,
-        commands,
+        commands: commands_done,
         commands_elapsed,
     })
 }
@@ -170,47 +199,61 @@ async fn play(store: &dyn Store, client: u64, stories: u64) -> Result<(), StoreE
     Ok(())
 }
 
-/// A scratch table on the same database and settings, for the raw commit rate.
+/// A scratch table on the same database and settings, for the raw commit rate. On SQLite
+/// the floor is one rusqlite connection committing one row at a time (SQLite has one
+/// writer whatever the number of clients, and no driver hand-off is in the way); on
+/// PostgreSQL, sqlx's pool with every client committing at once.
 #[derive(Clone)]
 enum RawTable {
-    Sqlite(sqlx::SqlitePool),
+    Sqlite(Arc<std::sync::Mutex<rusqlite::Connection>>),
     Postgres(sqlx::PgPool),
 }
 
+const RAW_TABLE: &str = "create table if not exists bench_raw (client bigint not null, n bigint not null, body text not null, primary key (client, n))";
+const RAW_INSERT: &str = "insert into bench_raw (client, n, body) values ($1, $2, $3)";
+
 impl RawTable {
-    async fn create(url: &str) -> Result<Self, StoreError> {
-        let table = "create table if not exists bench_raw (client bigint not null, n bigint not null, body text not null, primary key (client, n))";
+    async fn create(url: &str, synchronous: &str) -> Result<Self, StoreError> {
         if url.starts_with("sqlite:") {
-            let store =
-                crate::sqlite::SqliteStore::open(url, &crate::StoreOptions::default()).await?;
-            let pool = store.pool().clone();
-            sqlx::query(table).execute(&pool).await?;
-            sqlx::query("delete from bench_raw").execute(&pool).await?;
-            Ok(Self::Sqlite(pool))
+            // The store made the file and set WAL; this connection takes the same
+            // durability setting as the store's writer.
+            let options = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(url)?;
+            let connection = rusqlite::Connection::open(options.get_filename())?;
+            connection.pragma_update(None, "synchronous", synchronous)?;
+            connection.execute_batch(RAW_TABLE)?;
+            connection.execute_batch("delete from bench_raw")?;
+            Ok(Self::Sqlite(Arc::new(std::sync::Mutex::new(connection))))
         } else {
             let store =
                 crate::postgres::PostgresStore::open(url, &crate::StoreOptions::default()).await?;
             let pool = store.pool().clone();
-            sqlx::query(table).execute(&pool).await?;
+            sqlx::query(RAW_TABLE).execute(&pool).await?;
             sqlx::query("delete from bench_raw").execute(&pool).await?;
             Ok(Self::Postgres(pool))
         }
     }
 
     async fn insert_many(&self, client: i64, count: u64) -> Result<(), StoreError> {
-        let sql = "insert into bench_raw (client, n, body) values ($1, $2, $3)";
-        for n in 0..count as i64 {
-            match self {
-                Self::Sqlite(pool) => {
-                    sqlx::query(sql)
-                        .bind(client)
-                        .bind(n)
-                        .bind("x")
-                        .execute(pool)
-                        .await?;
-                }
-                Self::Postgres(pool) => {
-                    sqlx::query(sql)
+        match self {
+            Self::Sqlite(connection) => {
+                let connection = connection.clone();
+                tokio::task::spawn_blocking(move || {
+                    for n in 0..count as i64 {
+                        let connection = connection
+                            .lock()
+                            .unwrap_or_else(|poison| poison.into_inner());
+                        connection
+                            .prepare_cached(RAW_INSERT)?
+                            .execute(rusqlite::params![client, n, "x"])?;
+                    }
+                    Ok::<(), StoreError>(())
+                })
+                .await
+                .map_err(anyhow::Error::new)??;
+            }
+            Self::Postgres(pool) => {
+                for n in 0..count as i64 {
+                    sqlx::query(RAW_INSERT)
                         .bind(client)
                         .bind(n)
                         .bind("x")
@@ -224,8 +267,11 @@ impl RawTable {
 
     async fn drop_table(&self) -> Result<(), StoreError> {
         match self {
-            Self::Sqlite(pool) => {
-                sqlx::query("drop table bench_raw").execute(pool).await?;
+            Self::Sqlite(connection) => {
+                let connection = connection
+                    .lock()
+                    .unwrap_or_else(|poison| poison.into_inner());
+                connection.execute_batch("drop table bench_raw")?;
             }
             Self::Postgres(pool) => {
                 sqlx::query("drop table bench_raw").execute(pool).await?;

@@ -12,10 +12,12 @@
 
 mod backend;
 pub mod bench;
+mod exec;
 mod migrate;
 pub mod postgres;
 pub mod projection;
 pub mod sqlite;
+mod write;
 
 use std::sync::Arc;
 
@@ -97,22 +99,42 @@ impl From<sqlx::Error> for StoreError {
             if let Some(constraint) = database_error.constraint() {
                 return constraint_error(constraint);
             }
-            // SQLite names neither the constraint nor the key in a structured way.
-            let message = database_error.message();
-            if message.contains("UNIQUE constraint failed: events.")
-                || message.contains("UNIQUE constraint failed: orders.id")
-            {
-                return StoreError::Conflict;
-            }
-            if message.contains("products_stock_not_negative") {
-                return StoreError::OutOfStock;
-            }
-            if message.contains("CHECK constraint failed") {
-                return StoreError::Invariant(message.to_owned());
+            if let Some(known) = sqlite_message_error(database_error.message()) {
+                return known;
             }
         }
         StoreError::Other(anyhow::Error::new(error))
     }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        if let rusqlite::Error::SqliteFailure(failure, message) = &error {
+            if let Some(transient) = transient_code(&failure.extended_code.to_string()) {
+                return transient;
+            }
+            if let Some(known) = message.as_deref().and_then(sqlite_message_error) {
+                return known;
+            }
+        }
+        StoreError::Other(anyhow::Error::new(error))
+    }
+}
+
+/// SQLite names neither the constraint nor the key in a structured way: its message does.
+fn sqlite_message_error(message: &str) -> Option<StoreError> {
+    if message.contains("UNIQUE constraint failed: events.")
+        || message.contains("UNIQUE constraint failed: orders.id")
+    {
+        return Some(StoreError::Conflict);
+    }
+    if message.contains("products_stock_not_negative") {
+        return Some(StoreError::OutOfStock);
+    }
+    if message.contains("CHECK constraint failed") {
+        return Some(StoreError::Invariant(message.to_owned()));
+    }
+    None
 }
 
 /// Database error codes that say "not now" rather than "never": SQLite's result codes

@@ -56,6 +56,11 @@ impl PostgresStore {
         &self.pool
     }
 
+    /// A connection for the reads every request makes.
+    async fn reader(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>, StoreError> {
+        Ok(self.pool.acquire().await?)
+    }
+
     /// Claims an idempotency key, each statement on its own: the claim commits before the
     /// request runs.
     async fn reserve(
@@ -63,14 +68,14 @@ impl PostgresStore {
         reservation: crate::Reservation,
     ) -> Result<crate::IdempotencyBegin, StoreError> {
         let mut connection = self.pool.acquire().await?;
-        reserve_key(&mut connection, &reservation).await
+        crate::write::reserve_key(&mut *connection, &reservation).await
     }
 
     /// Each write in its own transaction, on its own connection: PostgreSQL runs writers
     /// to different orders in parallel, and the row lock orders writers to the same one.
     async fn write(&self, write: crate::Write) -> Result<crate::Committed, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let committed = perform(&mut tx, write).await?;
+        let committed = crate::write::perform(&mut *tx, write).await?;
         tx.commit().await?;
         Ok(committed)
     }
@@ -79,6 +84,7 @@ impl PostgresStore {
 crate::backend::store_impl! {
     store: PostgresStore,
     db: sqlx::Postgres,
+    connection: sqlx::PgConnection,
     begin: "BEGIN",
     lock_order: "select state, version from orders where id = $1 for update",
     claim_deadlines: "with due as (select order_id, kind from deadlines where paused = 0 and due_at <= $2 \

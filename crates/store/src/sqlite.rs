@@ -2,16 +2,23 @@
 //! configured otherwise, foreign keys on, a busy timeout, and `BEGIN IMMEDIATE` for every
 //! write so a command holds the single write lock from its first read.
 //!
-//! SQLite has one writer at a time, so commands go to one writer task. It takes every
-//! command already queued (up to [`GROUP_COMMIT_MAX`]) into one transaction — each in its
-//! own savepoint, so one refusal does not undo the others — and commits once: one fsync
-//! for the whole group. Nobody is answered before the commit that makes their command
-//! durable. A request's claim on its idempotency key goes the same way, so the claims of
-//! concurrent requests share a commit too instead of paying one each. Every other write in
-//! the process (the support desk's, the workers' claims) takes the same turn first, in
-//! arrival order, so none is starved by SQLite's polling busy handler while the writer is
-//! busy.
+//! SQLite has one writer at a time, so commands go to one writer thread, which owns a
+//! rusqlite connection and runs each statement itself (cached prepared statements, no
+//! hand-off per statement). It takes every command already queued (up to
+//! [`GROUP_COMMIT_MAX`]) into one transaction — each in its own savepoint, so one refusal
+//! does not undo the others — and commits once: one fsync for the whole group. Nobody is
+//! answered before the commit that makes their command durable. A request's claim on its
+//! idempotency key goes the same way, so the claims of concurrent requests share a commit
+//! too instead of paying one each. Every other write in the process (the support desk's,
+//! the workers' claims, through sqlx) takes the same turn first, in arrival order, so none
+//! is starved by SQLite's polling busy handler while the writer is busy.
+//!
+//! The reads every request makes (its account, the order) run on a few rusqlite reader
+//! connections on the calling task's thread: WAL lets them read beside the writer, and a
+//! point read by key is cheaper than the two thread hand-offs of a driver's worker.
+//! Everything else reads through sqlx's pool.
 
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,10 +28,14 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::exec::ready;
+use crate::write::{perform, reserve_key};
 use crate::{StoreError, StoreOptions};
 
-/// Connections in the pool: WAL lets readers run beside the one writer.
+/// Connections in sqlx's pool: WAL lets readers run beside the one writer.
 const POOL_CONNECTIONS_MAX: u32 = 8;
+/// Idle rusqlite reader connections kept for the next read.
+const READERS_IDLE_MAX: usize = 8;
 /// Most commands one group commit takes.
 pub const GROUP_COMMIT_MAX: usize = 64;
 /// Commands that may wait for the writer before senders wait too.
@@ -33,10 +44,11 @@ const WRITE_QUEUE_MAX: usize = 1_024;
 /// orderly on SQLite.
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
+    readers: Readers,
     writer: mpsc::Sender<Job>,
     queue_timeout: Duration,
-    /// Whose turn it is to write: the writer task's group commits and every other write
-    /// (the desk's, the workers' claims, idempotency keys) queue here in arrival order.
+    /// Whose turn it is to write: the writer thread's group commits and every other write
+    /// (the desk's, the workers' claims) queue here in arrival order.
     turn: Arc<tokio::sync::Mutex<()>>,
     /// Set when a write failed for want of disk space, cleared by the next commit: what
     /// `/readyz` reports until space is freed.
@@ -119,41 +131,136 @@ impl Outcome {
     }
 }
 
+/// How this process opens its rusqlite connections to the database file.
+#[derive(Clone)]
+struct Opener {
+    path: PathBuf,
+    synchronous: &'static str,
+    busy_timeout: Duration,
+}
+
+impl Opener {
+    fn open(&self) -> Result<rusqlite::Connection, StoreError> {
+        use rusqlite::OpenFlags;
+        let connection = rusqlite::Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        connection.busy_timeout(self.busy_timeout)?;
+        connection.pragma_update(None, "synchronous", self.synchronous)?;
+        connection.pragma_update(None, "foreign_keys", "ON")?;
+        connection.set_prepared_statement_cache_capacity(crate::exec::STATEMENT_CACHE);
+        Ok(connection)
+    }
+}
+
+/// Idle reader connections, opened as reads need them.
+struct Readers {
+    idle: std::sync::Mutex<Vec<rusqlite::Connection>>,
+    opener: Opener,
+}
+
+/// A reader connection lent to one read, back to the idle ones when dropped.
+pub(crate) struct Reader<'a> {
+    connection: Option<rusqlite::Connection>,
+    readers: &'a Readers,
+}
+
+impl std::ops::Deref for Reader<'_> {
+    type Target = rusqlite::Connection;
+
+    fn deref(&self) -> &rusqlite::Connection {
+        self.connection
+            .as_ref()
+            .expect("a lent reader holds its connection")
+    }
+}
+
+impl std::ops::DerefMut for Reader<'_> {
+    fn deref_mut(&mut self) -> &mut rusqlite::Connection {
+        self.connection
+            .as_mut()
+            .expect("a lent reader holds its connection")
+    }
+}
+
+impl Drop for Reader<'_> {
+    fn drop(&mut self) {
+        let Some(connection) = self.connection.take() else {
+            return;
+        };
+        // A read that failed halfway may leave a statement or transaction open: such a
+        // connection is closed rather than lent again.
+        if !connection.is_autocommit() {
+            return;
+        }
+        let mut idle = self
+            .readers
+            .idle
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if idle.len() < READERS_IDLE_MAX {
+            idle.push(connection);
+        }
+    }
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database file the URL names.
     pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
-        let synchronous = match options.synchronous.to_ascii_uppercase().as_str() {
-            "FULL" => SqliteSynchronous::Full,
-            "NORMAL" => SqliteSynchronous::Normal,
-            "EXTRA" => SqliteSynchronous::Extra,
+        let (synchronous, pragma) = match options.synchronous.to_ascii_uppercase().as_str() {
+            "FULL" => (SqliteSynchronous::Full, "FULL"),
+            "NORMAL" => (SqliteSynchronous::Normal, "NORMAL"),
+            "EXTRA" => (SqliteSynchronous::Extra, "EXTRA"),
             other => {
                 return Err(StoreError::Other(anyhow::anyhow!(
                     "sqlite synchronous must be FULL, NORMAL or EXTRA, not {other}"
                 )));
             }
         };
+        let busy_timeout = Duration::from_millis(options.busy_timeout_ms);
         let connect = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(synchronous)
-            .busy_timeout(Duration::from_millis(options.busy_timeout_ms))
+            .busy_timeout(busy_timeout)
             .foreign_keys(true);
+        let path = connect.get_filename().to_path_buf();
+        if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" {
+            return Err(StoreError::Other(anyhow::anyhow!(
+                "orderly keeps its SQLite database in a file: name one (sqlite://orderly.db), not an in-memory database"
+            )));
+        }
         let pool = SqlitePoolOptions::new()
             .max_connections(POOL_CONNECTIONS_MAX)
             .acquire_timeout(Duration::from_millis(options.acquire_timeout_ms.max(1)))
             .connect_with(connect)
             .await?;
+        let opener = Opener {
+            path,
+            synchronous: pragma,
+            busy_timeout,
+        };
+        let connection = opener.open()?;
         let (writer, queue) = mpsc::channel(WRITE_QUEUE_MAX);
         let storage_full = Arc::new(AtomicBool::new(false));
         let turn = Arc::new(tokio::sync::Mutex::new(()));
-        tokio::spawn(run_writer(
-            pool.clone(),
-            queue,
-            storage_full.clone(),
-            turn.clone(),
-        ));
+        let writer_thread = WriterThread {
+            connection,
+            opener: opener.clone(),
+            storage_full: storage_full.clone(),
+            turn: turn.clone(),
+        };
+        std::thread::Builder::new()
+            .name("orderly-sqlite-writer".into())
+            .spawn(move || writer_thread.run(queue))
+            .map_err(|error| StoreError::Other(anyhow::Error::new(error)))?;
         Ok(Self {
             pool,
+            readers: Readers {
+                idle: std::sync::Mutex::new(Vec::new()),
+                opener,
+            },
             writer,
             queue_timeout: Duration::from_millis(options.write_queue_timeout_ms.max(1)),
             turn,
@@ -164,6 +271,24 @@ impl SqliteStore {
     /// Whether the last write failed for want of disk space.
     pub fn storage_full(&self) -> bool {
         self.storage_full.load(Ordering::SeqCst)
+    }
+
+    /// A reader connection for the reads every request makes.
+    async fn reader(&self) -> Result<Reader<'_>, StoreError> {
+        let idle = self
+            .readers
+            .idle
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .pop();
+        let connection = match idle {
+            Some(connection) => connection,
+            None => self.readers.opener.open()?,
+        };
+        Ok(Reader {
+            connection: Some(connection),
+            readers: &self.readers,
+        })
     }
 
     /// The readiness check: the database answers, and after a full disk a small write
@@ -208,7 +333,7 @@ impl SqliteStore {
         &self.pool
     }
 
-    /// Queues a write for the writer task: see [`Self::queue`].
+    /// Queues a write for the writer thread: see [`Self::queue`].
     async fn write(&self, write: crate::Write) -> Result<crate::Committed, StoreError> {
         let (reply, outcome) = oneshot::channel();
         self.queue(Work::Command(write, reply)).await?;
@@ -225,7 +350,7 @@ impl SqliteStore {
         outcome.await.map_err(|_| writer_stopped())?
     }
 
-    /// Hands work to the writer task. The queue is bounded in time: work that cannot
+    /// Hands work to the writer thread. The queue is bounded in time: work that cannot
     /// start within `write_queue_timeout_ms` is answered "unavailable" and never runs, so
     /// a stalled disk turns into quick 503s rather than piled-up requests.
     async fn queue(&self, work: Work) -> Result<(), StoreError> {
@@ -247,46 +372,77 @@ fn writer_stopped() -> StoreError {
     StoreError::Other(anyhow::anyhow!("the SQLite writer stopped; see the log"))
 }
 
-/// The writer task: one group commit after another until the store is dropped.
-async fn run_writer(
-    pool: sqlx::SqlitePool,
-    mut queue: mpsc::Receiver<Job>,
+/// The writer thread's own state: its connection, and how to open another.
+struct WriterThread {
+    connection: rusqlite::Connection,
+    opener: Opener,
     storage_full: Arc<AtomicBool>,
     turn: Arc<tokio::sync::Mutex<()>>,
-) {
-    while let Some(first) = queue.recv().await {
-        let mut jobs = vec![first];
-        while jobs.len() < GROUP_COMMIT_MAX {
-            match queue.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
+}
+
+impl WriterThread {
+    /// One group commit after another until the store is dropped.
+    fn run(mut self, mut queue: mpsc::Receiver<Job>) {
+        while let Some(first) = queue.blocking_recv() {
+            let mut jobs = vec![first];
+            while jobs.len() < GROUP_COMMIT_MAX {
+                match queue.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
             }
-        }
-        // Commands that waited too long are answered without running: their callers have
-        // been told to retry, or soon will be.
-        let now = Instant::now();
-        let (jobs, expired): (Vec<Job>, Vec<Job>) =
-            jobs.into_iter().partition(|job| job.expires_at > now);
-        for job in expired {
-            job.work.fail(StoreError::Unavailable(
-                "the command waited too long for the SQLite writer".into(),
-            ));
-        }
-        if jobs.is_empty() {
-            continue;
-        }
-        // Commands that arrive while the writer waits for its turn join the next group.
-        let turn = turn.clone().lock_owned().await;
-        // Decisions run under catch_unwind; this guards the writer against anything else.
-        let (pool, storage_full) = (pool.clone(), storage_full.clone());
-        let group = tokio::spawn(async move {
-            commit_group(pool, jobs, storage_full).await;
+            // Commands that waited too long are answered without running: their callers
+            // have been told to retry, or soon will be.
+            let now = Instant::now();
+            let (jobs, expired): (Vec<Job>, Vec<Job>) =
+                jobs.into_iter().partition(|job| job.expires_at > now);
+            for job in expired {
+                job.work.fail(StoreError::Unavailable(
+                    "the command waited too long for the SQLite writer".into(),
+                ));
+            }
+            if jobs.is_empty() {
+                continue;
+            }
+            // Commands that arrive while the writer waits for its turn join the next group.
+            let turn = self.turn.clone();
+            let turn = turn.blocking_lock();
+            // Decisions run under catch_unwind; this guards the writer against anything
+            // else. The callers of a group that panicked are told the writer stopped.
+            let group = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                commit_group(&mut self.connection, jobs, &self.storage_full);
+            }));
+            if group.is_err() {
+                tracing::error!("a SQLite group commit panicked");
+            }
+            self.recover();
             drop(turn);
-        });
-        if let Err(error) = group.await {
-            tracing::error!(%error, "a SQLite group commit panicked");
         }
     }
+
+    /// A connection left inside a transaction (a commit that failed and a rollback that
+    /// did too) is replaced, so the next group starts clean.
+    fn recover(&mut self) {
+        if self.connection.is_autocommit() {
+            return;
+        }
+        let _ = run(&self.connection, "ROLLBACK");
+        if self.connection.is_autocommit() {
+            return;
+        }
+        match self.opener.open() {
+            Ok(connection) => self.connection = connection,
+            Err(error) => {
+                tracing::error!(%error, "reopening the SQLite writer's connection failed")
+            }
+        }
+    }
+}
+
+/// Runs one statement without parameters, prepared once per connection.
+fn run(connection: &rusqlite::Connection, sql: &str) -> Result<(), StoreError> {
+    connection.prepare_cached(sql)?.raw_execute()?;
+    Ok(())
 }
 
 /// Answers every caller of a group that could not be committed, with the same kind of
@@ -342,23 +498,20 @@ async fn end(
     }
 }
 
-async fn commit_group(pool: sqlx::SqlitePool, jobs: Vec<Job>, storage_full: Arc<AtomicBool>) {
+/// One transaction for the whole group, each command in its own savepoint.
+fn commit_group(connection: &mut rusqlite::Connection, jobs: Vec<Job>, storage_full: &AtomicBool) {
     let flag_full = |error: &StoreError| {
         if matches!(error, StoreError::StorageFull) {
             storage_full.store(true, Ordering::SeqCst);
         }
     };
-    let works = jobs.into_iter().map(|job| job.work);
-    let mut connection = match begin_immediate(&pool).await {
-        Ok(connection) => connection,
-        Err(error) => {
-            flag_full(&error);
-            return fail_all(works, error);
-        }
-    };
+    let mut works = jobs.into_iter().map(|job| job.work);
+    if let Err(error) = run(connection, "BEGIN IMMEDIATE") {
+        flag_full(&error);
+        return fail_all(works, error);
+    }
     let alone = works.len() == 1;
     let mut answers: Vec<Outcome> = Vec::with_capacity(works.len());
-    let mut works = works;
     // Answered with the group's error: the work done so far, then the rest.
     let undo = |answers: Vec<Outcome>, rest: Vec<Work>, error: &StoreError| {
         for answer in answers {
@@ -371,38 +524,33 @@ async fn commit_group(pool: sqlx::SqlitePool, jobs: Vec<Job>, storage_full: Arc<
         // that does nothing on a conflict, or a single update), so it needs no savepoint
         // to be undone alone: it is either written whole or not at all.
         let guarded = !alone && matches!(work, Work::Command(..));
-        if guarded
-            && let Err(error) = sqlx::query("savepoint command")
-                .execute(&mut *connection)
-                .await
-        {
-            let error = StoreError::from(error);
+        if guarded && let Err(error) = run(connection, "savepoint command") {
             flag_full(&error);
-            let _ = end(connection, false).await;
+            let _ = run(connection, "ROLLBACK");
             return undo(answers, [work].into_iter().chain(works).collect(), &error);
         }
         let outcome = match work {
             Work::Command(write, reply) => {
-                Outcome::Command(reply, perform(&mut connection, write).await)
+                Outcome::Command(reply, ready(perform(connection, write)))
             }
             Work::Reserve(reservation, reply) => {
-                Outcome::Reserve(reply, reserve_key(&mut connection, &reservation).await)
+                Outcome::Reserve(reply, ready(reserve_key(connection, &reservation)))
             }
         };
         if let Some(error) = outcome.error() {
             flag_full(error);
         }
         if guarded {
-            let end_savepoint = if outcome.ok() {
-                "release command"
+            let ended = if outcome.ok() {
+                run(connection, "release command")
             } else {
-                "rollback to command; release command"
+                run(connection, "rollback to command")
+                    .and_then(|()| run(connection, "release command"))
             };
-            if let Err(error) = sqlx::raw_sql(end_savepoint).execute(&mut *connection).await {
+            if let Err(error) = ended {
                 // The transaction is in an unknown state: the whole group is undone.
-                let error = StoreError::from(error);
                 flag_full(&error);
-                let _ = end(connection, false).await;
+                let _ = run(connection, "ROLLBACK");
                 answers.push(outcome);
                 return undo(answers, works.collect(), &error);
             }
@@ -410,7 +558,8 @@ async fn commit_group(pool: sqlx::SqlitePool, jobs: Vec<Job>, storage_full: Arc<
         answers.push(outcome);
     }
     let any_written = answers.iter().any(Outcome::ok);
-    match end(connection, any_written).await {
+    let ended = run(connection, if any_written { "COMMIT" } else { "ROLLBACK" });
+    match ended {
         Ok(()) => {
             if any_written {
                 storage_full.store(false, Ordering::SeqCst);
@@ -421,6 +570,7 @@ async fn commit_group(pool: sqlx::SqlitePool, jobs: Vec<Job>, storage_full: Arc<
         }
         Err(error) => {
             flag_full(&error);
+            // The writer thread rolls back (or replaces the connection) before the next group.
             for answer in answers {
                 answer.send(Some(&error));
             }
@@ -431,6 +581,7 @@ async fn commit_group(pool: sqlx::SqlitePool, jobs: Vec<Job>, storage_full: Arc<
 crate::backend::store_impl! {
     store: SqliteStore,
     db: sqlx::Sqlite,
+    connection: sqlx::SqliteConnection,
     begin: "BEGIN IMMEDIATE",
     lock_order: "select state, version from orders where id = $1",
     claim_deadlines: "update deadlines set claimed_until = $1, updated_at = $2 \

@@ -1,0 +1,699 @@
+//! What one command writes, written once for both backends on top of [`Exec`]: read the
+//! order (locked, on PostgreSQL), decide, then the order row, its events, its read-model
+//! rows, its outbox messages and its idempotency answer. Also the claim on an idempotency
+//! key, and the few reads that every request makes (its account, the order), so that on
+//! SQLite they run on rusqlite connections like the writes.
+
+use orderly_domain::{AccountId, Order, OrderId};
+
+use crate::exec::{Column, Exec, Row, Statement};
+use crate::projection::{self, Rows};
+use crate::{
+    Batch, Committed, IdempotencyBegin, IdempotentResponse, Reservation, StoreError, StoredEvent,
+    Write, from_micros, micros,
+};
+
+/// Runs one write inside the caller's transaction: reads the order with its lock, decides
+/// (or checks the expected version), and writes the batch. The caller begins and commits,
+/// so several writes can share one commit.
+pub(crate) async fn perform<E: Exec>(
+    connection: &mut E,
+    write: Write,
+) -> Result<Committed, StoreError> {
+    match write {
+        Write::Decide {
+            order_id,
+            mut decide,
+        } => {
+            let before = load_order(connection, order_id, E::LOCK_ORDER).await?;
+            // A panic is a bug in one decision: it fails this command alone, not the
+            // other commands sharing its transaction, nor the writer.
+            let decided =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decide(before.as_ref())))
+                    .map_err(|panic| {
+                        StoreError::Other(anyhow::anyhow!(
+                            "the decision for order {order_id} panicked: {}",
+                            panic_message(&panic)
+                        ))
+                    })?;
+            let batch = decided.map_err(StoreError::Rejected)?;
+            assert_eq!(
+                batch.order.id, order_id,
+                "a command's batch belongs to its order"
+            );
+            let events = write_batch(connection, before.as_ref(), &batch).await?;
+            Ok(Committed {
+                order: batch.order,
+                events,
+            })
+        }
+        Write::Append {
+            expected_version,
+            batch,
+        } => {
+            let before = load_order(connection, batch.order.id, E::LOCK_ORDER).await?;
+            let version = before.as_ref().map_or(0, |order| order.version);
+            if version != expected_version {
+                return Err(StoreError::Conflict);
+            }
+            let events = write_batch(connection, before.as_ref(), &batch).await?;
+            Ok(Committed {
+                order: batch.order,
+                events,
+            })
+        }
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|text| (*text).to_owned()))
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
+/// The order's state from its row (read with `sql`), checked against its invariants (bugs
+/// assert at both ends: after `apply`, and when loading).
+pub(crate) async fn load_order<E: Exec>(
+    connection: &mut E,
+    order_id: OrderId,
+    sql: &'static str,
+) -> Result<Option<Order>, StoreError> {
+    let row = connection
+        .fetch_optional(
+            &Statement::new(sql).bind(order_id.to_string()),
+            &[Column::Text, Column::Int],
+        )
+        .await?;
+    let Some(mut row) = row else {
+        return Ok(None);
+    };
+    let order = decode_order(&row.text(0)?)?;
+    let version = row.int(1)?;
+    if order.version as i64 != version {
+        return Err(StoreError::Other(anyhow::anyhow!(
+            "order {order_id}: stored version {version} differs from its state's {}",
+            order.version
+        )));
+    }
+    if let Err(broken) = order.check_invariants() {
+        return Err(StoreError::Invariant(format!(
+            "order {order_id} as loaded: {broken}"
+        )));
+    }
+    Ok(Some(order))
+}
+
+pub(crate) fn decode_order(state: &str) -> Result<Order, StoreError> {
+    serde_json::from_str(state)
+        .map_err(|error| StoreError::Other(anyhow::anyhow!("stored order state: {error}")))
+}
+
+/// Claims an idempotency key for a request about to run, or says why not: the statements
+/// of [`crate::Store::idempotency_begin`], on the connection given (inside the SQLite
+/// writer's group transaction, or on its own on PostgreSQL).
+pub(crate) async fn reserve_key<E: Exec>(
+    connection: &mut E,
+    reservation: &Reservation,
+) -> Result<IdempotencyBegin, StoreError> {
+    let Reservation {
+        account_id,
+        key,
+        fingerprint,
+        owner,
+        now,
+        stale_secs,
+    } = reservation;
+    let account = account_id.to_string();
+    let now = micros(*now);
+    let inserted = connection
+        .execute(
+            &Statement::new(
+                "insert into idempotency_keys (account_id, key, fingerprint, owner, status, response, created_at, updated_at) \
+                 values ($1, $2, $3, $4, null, null, $5, $5) on conflict (account_id, key) do nothing",
+            )
+            .bind(&account)
+            .bind(key)
+            .bind(fingerprint)
+            .bind(owner)
+            .bind(now),
+        )
+        .await?;
+    if inserted == 1 {
+        return Ok(IdempotencyBegin::Started);
+    }
+    let row = connection
+        .fetch_optional(
+            &Statement::new(
+                "select fingerprint, status, response, updated_at from idempotency_keys \
+                 where account_id = $1 and key = $2",
+            )
+            .bind(&account)
+            .bind(key),
+            &[Column::Text, Column::OptInt, Column::OptText, Column::Int],
+        )
+        .await?;
+    let Some(mut row) = row else {
+        // Purged between the two statements (PostgreSQL runs them apart): start over once.
+        return Ok(IdempotencyBegin::InFlight);
+    };
+    if row.text(0)? != *fingerprint {
+        return Ok(IdempotencyBegin::Mismatch);
+    }
+    if let Some(status) = row.opt_int(1)? {
+        return Ok(IdempotencyBegin::Done {
+            status: u16::try_from(status).unwrap_or(500),
+            body: row.opt_text(2)?.unwrap_or_default(),
+        });
+    }
+    let updated_at = row.int(3)?;
+    if updated_at < now - stale_secs * 1_000_000 {
+        let taken = connection
+            .execute(
+                &Statement::new(
+                    "update idempotency_keys set updated_at = $1, owner = $5 \
+                     where account_id = $2 and key = $3 and status is null and updated_at = $4",
+                )
+                .bind(now)
+                .bind(&account)
+                .bind(key)
+                .bind(updated_at)
+                .bind(owner),
+            )
+            .await?;
+        if taken == 1 {
+            return Ok(IdempotencyBegin::Started);
+        }
+    }
+    Ok(IdempotencyBegin::InFlight)
+}
+
+/// Stores the answer on the key's reservation, if `response.owner` still holds it;
+/// otherwise (taken over by a retry) [`StoreError::Conflict`], which undoes the
+/// transaction the answer was to be part of.
+pub(crate) async fn write_idempotency<E: Exec>(
+    connection: &mut E,
+    response: &IdempotentResponse,
+    now: i64,
+) -> Result<(), StoreError> {
+    let stored = connection
+        .execute(
+            &Statement::new(
+                "update idempotency_keys set status = $1, response = $2, updated_at = $3 \
+                 where account_id = $4 and key = $5 and owner = $6 and fingerprint = $7 and status is null",
+            )
+            .bind(i64::from(response.status))
+            .bind(&response.body)
+            .bind(now)
+            .bind(response.account_id.to_string())
+            .bind(&response.key)
+            .bind(&response.owner)
+            .bind(&response.fingerprint),
+        )
+        .await?;
+    if stored != 1 {
+        return Err(StoreError::Conflict);
+    }
+    Ok(())
+}
+
+/// Writes everything one command produced. Runs inside the caller's transaction.
+async fn write_batch<E: Exec>(
+    connection: &mut E,
+    before: Option<&Order>,
+    batch: &Batch,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let now = batch
+        .events
+        .last()
+        .map_or_else(|| micros(batch.order.placed_at), |event| micros(event.at));
+    if batch.events.is_empty() {
+        if let Some(response) = &batch.idempotency {
+            write_idempotency(connection, response, now).await?;
+        }
+        return Ok(Vec::new());
+    }
+    let rows = projection::rows(before, &batch.events, &batch.order)?;
+    let order = &rows.order;
+    if let (None, Some(max)) = (before, batch.unpaid_orders_max) {
+        if !E::BUYER_LOCK.is_empty() {
+            connection
+                .execute(&Statement::new(E::BUYER_LOCK).bind(&order.buyer_id))
+                .await?;
+        }
+        let unpaid = connection
+            .fetch_optional(
+                &Statement::new(
+                    "select count(*) from orders where buyer_id = $1 and status = 'awaiting_payment'",
+                )
+                .bind(&order.buyer_id),
+                &[Column::Int],
+            )
+            .await?
+            .map_or(Ok(0), |row| row.int(0))?;
+        if unpaid >= i64::from(max) {
+            return Err(StoreError::Rejected(orderly_domain::Rejection::Conflict {
+                detail: format!(
+                    "you already have {unpaid} unpaid orders, the most allowed; pay or cancel one of them before placing another"
+                ),
+            }));
+        }
+    }
+    match before {
+        None => {
+            connection
+                .execute(
+                    &Statement::new(
+                        "insert into orders (id, buyer_id, seller_id, status, frozen, currency, total_minor, \
+                         captured_minor, held_minor, released_minor, refunded_minor, version, placed_at, state, created_at, updated_at) \
+                         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)",
+                    )
+                    .bind(&order.id)
+                    .bind(&order.buyer_id)
+                    .bind(&order.seller_id)
+                    .bind(order.status)
+                    .bind(order.frozen)
+                    .bind(order.currency)
+                    .bind(order.total_minor)
+                    .bind(order.captured_minor)
+                    .bind(order.held_minor)
+                    .bind(order.released_minor)
+                    .bind(order.refunded_minor)
+                    .bind(order.version)
+                    .bind(order.placed_at)
+                    .bind(&order.state)
+                    .bind(now),
+                )
+                .await?;
+        }
+        Some(previous) => {
+            let updated = connection
+                .execute(
+                    &Statement::new(
+                        "update orders set status = $1, frozen = $2, captured_minor = $3, held_minor = $4, \
+                         released_minor = $5, refunded_minor = $6, version = $7, state = $8, updated_at = $9 \
+                         where id = $10 and version = $11",
+                    )
+                    .bind(order.status)
+                    .bind(order.frozen)
+                    .bind(order.captured_minor)
+                    .bind(order.held_minor)
+                    .bind(order.released_minor)
+                    .bind(order.refunded_minor)
+                    .bind(order.version)
+                    .bind(&order.state)
+                    .bind(now)
+                    .bind(&order.id)
+                    .bind(previous.version as i64),
+                )
+                .await?;
+            if updated != 1 {
+                return Err(StoreError::Conflict);
+            }
+        }
+    }
+    // One statement for all the command's events.
+    let mut insert = Statement::new(values_sql(
+        "insert into events (order_id, created_at, seq, at, kind, body) values ",
+        "(#, #, #, #, #, #)",
+        rows.events.len(),
+        "",
+    ));
+    for event in &rows.events {
+        insert = insert
+            .bind(&order.id)
+            .bind(now)
+            .bind(event.seq)
+            .bind(event.at)
+            .bind(event.kind)
+            .bind(&event.body);
+    }
+    connection.execute(&insert).await?;
+    if rows.deadlines.is_some() {
+        connection
+            .execute(&Statement::new("delete from deadlines where order_id = $1").bind(&order.id))
+            .await?;
+    }
+    write_projection_rows(connection, &rows, now).await?;
+    write_queue(connection, batch, order, now).await?;
+    if !batch.outbox.is_empty() {
+        let mut insert = Statement::new(values_sql(
+            "insert into outbox (order_id, topic, dedupe_key, payload, next_attempt_at, created_at, updated_at) values ",
+            "(#, #, #, #, #, #, #)",
+            batch.outbox.len(),
+            " on conflict (dedupe_key) do nothing",
+        ));
+        for message in &batch.outbox {
+            insert = insert
+                .bind(&order.id)
+                .bind(&message.topic)
+                .bind(&message.dedupe_key)
+                .bind(&message.payload)
+                .bind(now)
+                .bind(now)
+                .bind(now);
+        }
+        connection.execute(&insert).await?;
+    }
+    for (product_id, delta) in &batch.stock {
+        connection
+            .execute(
+                &Statement::new(
+                    "update products set stock = stock + $1, updated_at = $2 where id = $3",
+                )
+                .bind(*delta)
+                .bind(now)
+                .bind(product_id.to_string()),
+            )
+            .await?;
+    }
+    if let Some(response) = &batch.idempotency {
+        write_idempotency(connection, response, now).await?;
+    }
+    let first_seq = before.map_or(1, |order| order.version + 1);
+    Ok(batch
+        .events
+        .iter()
+        .enumerate()
+        .map(|(index, event)| StoredEvent {
+            seq: first_seq + index as u64,
+            event: event.clone(),
+        })
+        .collect())
+}
+
+/// Deadlines, refunds, new ledger entries and seller metrics of `rows`. When the deadlines
+/// changed, the caller has removed the order's deadline rows (they are rewritten whole).
+pub(crate) async fn write_projection_rows<E: Exec>(
+    connection: &mut E,
+    rows: &Rows,
+    now: i64,
+) -> Result<(), StoreError> {
+    let order_id = &rows.order.id;
+    // One statement per table, whatever the number of rows.
+    let deadlines: Vec<_> = rows.deadlines.iter().flatten().collect();
+    if !deadlines.is_empty() {
+        let mut insert = Statement::new(values_sql(
+            "insert into deadlines (order_id, kind, due_at, paused, claimed_until, created_at, updated_at) values ",
+            "(#, #, #, #, 0, #, #)",
+            deadlines.len(),
+            "",
+        ));
+        for deadline in deadlines {
+            insert = insert
+                .bind(order_id)
+                .bind(deadline.kind)
+                .bind(deadline.due_at)
+                .bind(deadline.paused)
+                .bind(now)
+                .bind(now);
+        }
+        connection.execute(&insert).await?;
+    }
+    for refund in &rows.refunds {
+        connection
+            .execute(
+                &Statement::new(
+                    "insert into refunds (order_id, number, amount_minor, destination, sent_at, expected_by, overdue_at, flagged_overdue, created_at, updated_at) \
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+                     on conflict (order_id, number) do update set flagged_overdue = excluded.flagged_overdue, updated_at = excluded.updated_at",
+                )
+                .bind(order_id)
+                .bind(refund.number)
+                .bind(refund.amount_minor)
+                .bind(refund.destination)
+                .bind(refund.sent_at)
+                .bind(refund.expected_by)
+                .bind(refund.overdue_at)
+                .bind(refund.flagged_overdue)
+                .bind(now),
+            )
+            .await?;
+    }
+    if let Some((carrier_key, tracking_number)) = &rows.shipment {
+        connection
+            .execute(
+                &Statement::new(
+                    "insert into shipments (order_id, carrier_key, tracking_number, created_at, updated_at) values ($1, $2, $3, $4, $4) \
+                     on conflict (order_id) do update set carrier_key = excluded.carrier_key, tracking_number = excluded.tracking_number, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(order_id)
+                .bind(carrier_key)
+                .bind(tracking_number)
+                .bind(now),
+            )
+            .await?;
+    }
+    for penalty in &rows.penalties {
+        connection
+            .execute(
+                &Statement::new(
+                    "insert into penalties (seller_id, order_id, event_seq, points, reason, source, created_at, updated_at) \
+                     values ($1, $2, $3, $4, $5, 'automatic', $6, $6) on conflict (order_id, event_seq) do nothing",
+                )
+                .bind(&rows.order.seller_id)
+                .bind(order_id)
+                .bind(penalty.event_seq)
+                .bind(penalty.points)
+                .bind(&penalty.reason)
+                .bind(penalty.at),
+            )
+            .await?;
+    }
+    if !rows.ledger.is_empty() {
+        let mut insert = Statement::new(values_sql(
+            "insert into ledger_entries (order_id, position, at, debit_account, credit_account, amount_minor, created_at) values ",
+            "(#, #, #, #, #, #, #)",
+            rows.ledger.len(),
+            "",
+        ));
+        for entry in &rows.ledger {
+            insert = insert
+                .bind(order_id)
+                .bind(entry.position)
+                .bind(entry.at)
+                .bind(&entry.debit_account)
+                .bind(&entry.credit_account)
+                .bind(entry.amount_minor)
+                .bind(now);
+        }
+        connection.execute(&insert).await?;
+    }
+    for row in &rows.metrics {
+        let metrics = &row.metrics;
+        connection
+            .execute(
+                &Statement::new(
+                    "insert into seller_metrics_daily (seller_id, day, orders, paid_orders, completed_orders, \
+                     seller_fault_cancellations, cancellation_requests, requests_answered, requests_unanswered, \
+                     response_secs_total, shipments, shipments_on_time, disputes_opened, disputes_lost, penalty_points, \
+                     created_at, updated_at) \
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16) \
+                     on conflict (seller_id, day) do update set \
+                     orders = seller_metrics_daily.orders + excluded.orders, \
+                     paid_orders = seller_metrics_daily.paid_orders + excluded.paid_orders, \
+                     completed_orders = seller_metrics_daily.completed_orders + excluded.completed_orders, \
+                     seller_fault_cancellations = seller_metrics_daily.seller_fault_cancellations + excluded.seller_fault_cancellations, \
+                     cancellation_requests = seller_metrics_daily.cancellation_requests + excluded.cancellation_requests, \
+                     requests_answered = seller_metrics_daily.requests_answered + excluded.requests_answered, \
+                     requests_unanswered = seller_metrics_daily.requests_unanswered + excluded.requests_unanswered, \
+                     response_secs_total = seller_metrics_daily.response_secs_total + excluded.response_secs_total, \
+                     shipments = seller_metrics_daily.shipments + excluded.shipments, \
+                     shipments_on_time = seller_metrics_daily.shipments_on_time + excluded.shipments_on_time, \
+                     disputes_opened = seller_metrics_daily.disputes_opened + excluded.disputes_opened, \
+                     disputes_lost = seller_metrics_daily.disputes_lost + excluded.disputes_lost, \
+                     penalty_points = seller_metrics_daily.penalty_points + excluded.penalty_points, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(&row.seller_id)
+                .bind(&row.day)
+                .bind(i64::from(metrics.orders))
+                .bind(i64::from(metrics.paid_orders))
+                .bind(i64::from(metrics.completed_orders))
+                .bind(i64::from(metrics.seller_fault_cancellations))
+                .bind(i64::from(metrics.cancellation_requests))
+                .bind(i64::from(metrics.requests_answered))
+                .bind(i64::from(metrics.requests_unanswered))
+                .bind(metrics.response_secs_total)
+                .bind(i64::from(metrics.shipments))
+                .bind(i64::from(metrics.shipments_on_time))
+                .bind(i64::from(metrics.disputes_opened))
+                .bind(i64::from(metrics.disputes_lost))
+                .bind(i64::from(metrics.penalty_points))
+                .bind(now),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// The queue rows of one command: new items (a repeated cause is ignored) and the open
+/// items of this order that its events settle.
+async fn write_queue<E: Exec>(
+    connection: &mut E,
+    batch: &Batch,
+    order: &projection::OrderRow,
+    now: i64,
+) -> Result<(), StoreError> {
+    for resolution in &batch.queue_resolutions {
+        connection
+            .execute(
+                &Statement::new(
+                    "update queue_items set status = 'done', resolved_at = $1, resolution_note = $2, updated_at = $1 \
+                     where order_id = $3 and kind = $4 and status = 'open' and ($5 = '' or reference = $5)",
+                )
+                .bind(now)
+                .bind(&resolution.note)
+                .bind(&order.id)
+                .bind(&resolution.kind)
+                .bind(resolution.reference.as_deref().unwrap_or_default()),
+            )
+            .await?;
+    }
+    for item in &batch.queue {
+        connection
+            .execute(
+                &Statement::new(
+                    "insert into queue_items (id, kind, order_id, seller_id, reference, summary, status, due_at, created_at, updated_at) \
+                     values ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $8) on conflict (order_id, kind, reference) do nothing",
+                )
+                .bind(item.id.to_string())
+                .bind(&item.kind)
+                .bind(&order.id)
+                .bind(&order.seller_id)
+                .bind(&item.reference)
+                .bind(&item.summary)
+                .bind(item.due_at.map(micros))
+                .bind(now),
+            )
+            .await?;
+    }
+    if let Some(evidence) = &batch.evidence {
+        connection
+            .execute(
+                &Statement::new(
+                    "insert into evidence_files (id, order_id, filename, content_type, size, data, uploaded_by, created_at) \
+                     values ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(evidence.id.to_string())
+                .bind(&order.id)
+                .bind(&evidence.filename)
+                .bind(&evidence.content_type)
+                .bind(i64::try_from(evidence.bytes.len()).unwrap_or(i64::MAX))
+                .bind(evidence.bytes.as_slice())
+                .bind(&evidence.uploaded_by)
+                .bind(now),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// How [`decode_account`] reads `id, role, name, email, created_at, revoked_at`.
+pub(crate) const ACCOUNT_ROW: &[Column] = &[
+    Column::Text,
+    Column::Text,
+    Column::Text,
+    Column::OptText,
+    Column::Int,
+    Column::OptInt,
+];
+
+/// The account holding an API token (by its hash), unless revoked: read on every request.
+pub(crate) async fn account_by_token<E: Exec>(
+    connection: &mut E,
+    token_hash: &str,
+) -> Result<Option<crate::Account>, StoreError> {
+    let row = connection
+        .fetch_optional(
+            &Statement::new(
+                "select id, role, name, email, created_at, revoked_at from accounts \
+                 where token_hash = $1 and revoked_at is null",
+            )
+            .bind(token_hash),
+            ACCOUNT_ROW,
+        )
+        .await?;
+    row.map(decode_account).transpose()
+}
+
+/// An account by its id.
+pub(crate) async fn account<E: Exec>(
+    connection: &mut E,
+    id: AccountId,
+) -> Result<Option<crate::Account>, StoreError> {
+    let row = connection
+        .fetch_optional(
+            &Statement::new(
+                "select id, role, name, email, created_at, revoked_at from accounts where id = $1",
+            )
+            .bind(id.to_string()),
+            ACCOUNT_ROW,
+        )
+        .await?;
+    row.map(decode_account).transpose()
+}
+
+/// An account from a row of `id, role, name, email, created_at, revoked_at`.
+pub(crate) fn decode_account(mut row: Row) -> Result<crate::Account, StoreError> {
+    let id = row.text(0)?;
+    let role = row.text(1)?;
+    Ok(crate::Account {
+        id: AccountId::from_uuid(id.parse().map_err(|error| {
+            StoreError::Other(anyhow::anyhow!("stored account id {id}: {error}"))
+        })?),
+        role: match role.as_str() {
+            "buyer" => orderly_domain::Role::Buyer,
+            "seller" => orderly_domain::Role::Seller,
+            "admin" => orderly_domain::Role::Admin,
+            other => return Err(StoreError::Other(anyhow::anyhow!("stored role {other}"))),
+        },
+        name: row.text(2)?,
+        email: row.opt_text(3)?,
+        created_at: from_micros(row.int(4)?)?,
+        revoked_at: row.opt_int(5)?.map(from_micros).transpose()?,
+    })
+}
+
+/// `head`, then `rows` copies of the `row` template separated by commas, each `#` in them
+/// numbered as the next `$n` parameter, then `tail`: one multi-row statement instead of a
+/// statement per row. Built from fixed fragments only.
+pub(crate) fn values_sql(head: &str, row: &str, rows: usize, tail: &str) -> String {
+    use std::fmt::Write as _;
+    let mut sql = String::with_capacity(head.len() + rows * (row.len() + 16) + tail.len());
+    sql.push_str(head);
+    let mut parameter = 0;
+    for index in 0..rows {
+        if index > 0 {
+            sql.push_str(", ");
+        }
+        for c in row.chars() {
+            if c == '#' {
+                parameter += 1;
+                let _ = write!(sql, "${parameter}");
+            } else {
+                sql.push(c);
+            }
+        }
+    }
+    sql.push_str(tail);
+    sql
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rows_are_numbered_on() {
+        assert_eq!(
+            super::values_sql(
+                "insert into t (a, b, c) values ",
+                "(#, 0, #)",
+                2,
+                " on conflict do nothing"
+            ),
+            "insert into t (a, b, c) values ($1, 0, $2), ($3, 0, $4) on conflict do nothing"
+        );
+    }
+}
