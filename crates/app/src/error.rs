@@ -29,6 +29,9 @@ pub enum AppError {
     /// An uploaded file larger than allowed.
     #[error("{0}")]
     TooLarge(String),
+    /// The request's idempotency key was used before; nothing ran. What to answer.
+    #[error("the idempotency key was used before")]
+    KeyUsed(orderly_store::IdempotencyBegin),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -53,6 +56,7 @@ impl From<StoreError> for AppError {
             }
             StoreError::Unavailable(detail) => AppError::Unavailable(detail),
             StoreError::StorageFull => AppError::StorageFull,
+            StoreError::KeyUsed(begin) => AppError::KeyUsed(begin),
             StoreError::Other(error) => AppError::Unexpected(error),
         }
     }

@@ -22,5 +22,6 @@ pub mod workers;
 pub use clock::{Clock, SystemClock, TestClock};
 pub use error::AppError;
 pub use service::{
-    App, AppConfig, EventPage, Idempotency, KeyedRequest, NewOrder, NewProduct, Render,
+    App, AppConfig, EventPage, IDEMPOTENCY_STALE_SECS, Idempotency, KeyedRequest, NewOrder,
+    NewProduct, Render,
 };

@@ -50,6 +50,11 @@ pub struct AppConfig {
 /// caller gets, so that a retried request can replay it byte for byte.
 pub type Render = Arc<dyn Fn(&Order, &[orderly_domain::Event]) -> (u16, String) + Send + Sync>;
 
+/// A reservation whose request never finished is taken over after this long. It is well
+/// beyond the whole-request timeout, so the first request has been stopped by then; and
+/// should it still commit, its owner no longer matches and its work is undone.
+pub const IDEMPOTENCY_STALE_SECS: i64 = 120;
+
 /// An `Idempotency-Key` reserved for one request (SPEC 15.20): its answer is stored in
 /// the same transaction as the request's work, under the reservation's owner.
 #[derive(Clone, Debug)]
@@ -73,10 +78,22 @@ impl KeyedRequest {
             body,
         }
     }
+
+    /// The claim on the key, made at `now`.
+    pub fn reservation(&self, now: Timestamp) -> orderly_store::Reservation {
+        orderly_store::Reservation {
+            account_id: self.account_id,
+            key: self.key.clone(),
+            fingerprint: self.fingerprint.clone(),
+            owner: self.owner.clone(),
+            now,
+            stale_secs: IDEMPOTENCY_STALE_SECS,
+        }
+    }
 }
 
-/// An `Idempotency-Key` in force for one command, with how to render its answer from the
-/// order after the command.
+/// An `Idempotency-Key` for one command, not claimed yet: the store claims it in the
+/// command's own commit. With how to render its answer from the order after the command.
 #[derive(Clone)]
 pub struct Idempotency {
     pub request: KeyedRequest,
@@ -133,6 +150,8 @@ pub struct App {
     last_purge: std::sync::Mutex<Option<Timestamp>>,
     /// Wakes the delivery workers: a command wrote to the outbox, or an admin retried.
     pub deliveries: tokio::sync::Notify,
+    /// Wakes the deadline worker: a command armed a deadline due before it meant to look.
+    pub deadlines: crate::workers::DeadlineAlarm,
     /// The e-mail sender, when `[email]` is configured: sign-in links go out through it.
     pub(crate) mailer: std::sync::OnceLock<Arc<crate::mail::EmailSender>>,
 }
@@ -154,6 +173,7 @@ impl App {
             health: crate::workers::Health::default(),
             last_purge: std::sync::Mutex::new(None),
             deliveries: tokio::sync::Notify::new(),
+            deadlines: crate::workers::DeadlineAlarm::default(),
             mailer: std::sync::OnceLock::new(),
         }
     }
@@ -174,6 +194,37 @@ impl App {
     /// Wakes the delivery workers now rather than at their next poll.
     pub fn wake_deliveries(&self) {
         self.deliveries.notify_waiters();
+    }
+
+    /// Runs `decide` on the order, claiming the request's idempotency key first when it
+    /// sent one.
+    async fn transact(
+        &self,
+        order_id: OrderId,
+        claim: Option<orderly_store::Reservation>,
+        decide: orderly_store::Decide,
+    ) -> Result<Committed, orderly_store::StoreError> {
+        match claim {
+            Some(claim) => self.store.transact_claimed(order_id, claim, decide).await,
+            None => self.store.transact(order_id, decide).await,
+        }
+    }
+
+    /// After a commit: the delivery workers have new messages, and the deadline worker is
+    /// told of the order's earliest running deadline (it wakes only if that is sooner than
+    /// it meant to look).
+    fn committed(&self, committed: &Committed) {
+        self.wake_deliveries();
+        if let Some(due) = committed
+            .order
+            .deadlines
+            .iter()
+            .filter(|deadline| !deadline.is_paused())
+            .map(|deadline| deadline.due_at)
+            .min()
+        {
+            self.deadlines.armed(due);
+        }
     }
 
     /// Sends a dead outbox message again, with a fresh give-up window (SPEC 16.2).
@@ -588,10 +639,13 @@ impl App {
         let stock: Vec<(ProductId, i64)> = reserved.into_iter().collect();
         let unpaid_orders_max = self.policy.unpaid_orders_per_buyer_max;
         let public_url = self.config.public_url.clone();
+        let claim = idempotency
+            .as_ref()
+            .map(|idempotency| idempotency.request.reservation(now));
         let committed = self
-            .store
             .transact(
                 order_id,
+                claim,
                 Box::new(move |_: Option<&Order>| {
                     let decision = orderly_domain::place(command.clone(), actor, now, &policy)?;
                     let mut batch = to_batch(
@@ -608,6 +662,7 @@ impl App {
                 }),
             )
             .await?;
+        self.committed(&committed);
         record_command("place_order", "accepted");
         Ok(committed)
     }
@@ -689,10 +744,13 @@ impl App {
         let policy = self.policy.clone();
         let public_url = self.config.public_url.clone();
         let name = command_name(&command);
+        let claim = idempotency
+            .as_ref()
+            .map(|idempotency| idempotency.request.reservation(now));
         let outcome = self
-            .store
             .transact(
                 order_id,
+                claim,
                 Box::new(move |order: Option<&Order>| {
                     let order = order.ok_or(Rejection::NotFound)?;
                     let decision =
@@ -711,8 +769,8 @@ impl App {
             )
             .await
             .map_err(AppError::from);
-        if outcome.is_ok() {
-            self.wake_deliveries();
+        if let Ok(committed) = &outcome {
+            self.committed(committed);
         }
         record_command(
             name,

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,6 +30,54 @@ pub enum Step {
     Worked(usize),
     /// Nothing to do; sleep until `next_due` (or the poll interval, if sooner or unknown).
     Idle { next_due: Option<Timestamp> },
+}
+
+/// What wakes a worker before its poll interval is up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wake {
+    /// A commit wrote to the outbox, or an admin retried a message: the delivery workers.
+    Deliveries,
+    /// A commit armed a deadline due before the worker meant to look again.
+    Deadlines,
+}
+
+/// Wakes the deadline worker when a commit arms a deadline due before the worker's next
+/// look, and only then: most deadlines are hours or days away, so the worker is not woken
+/// (and its claim does not take the writer's turn) by every command.
+pub struct DeadlineAlarm {
+    notify: tokio::sync::Notify,
+    /// When the worker next looks, in microseconds since the epoch; `i64::MAX` while it
+    /// runs a step, so that a deadline armed meanwhile leaves a wake-up for right after.
+    next_look: AtomicI64,
+}
+
+impl Default for DeadlineAlarm {
+    fn default() -> Self {
+        Self {
+            notify: tokio::sync::Notify::new(),
+            next_look: AtomicI64::new(i64::MAX),
+        }
+    }
+}
+
+impl DeadlineAlarm {
+    /// A commit armed a deadline due at `due`.
+    pub fn armed(&self, due: Timestamp) {
+        if due.as_microsecond() < self.next_look.load(Ordering::SeqCst) {
+            // A permit is kept when the worker is not waiting yet: it looks once more.
+            self.notify.notify_one();
+        }
+    }
+
+    /// The worker starts a step.
+    fn looking(&self) {
+        self.next_look.store(i64::MAX, Ordering::SeqCst);
+    }
+
+    /// The worker sleeps until `at`, unless woken.
+    fn sleeping_until(&self, at: Timestamp) {
+        self.next_look.store(at.as_microsecond(), Ordering::SeqCst);
+    }
 }
 
 /// The health of one worker, as `/readyz` shows it.
@@ -135,11 +184,13 @@ fn panic_text(panic: Box<dyn std::any::Any + Send>) -> String {
 }
 
 /// Runs `step` until `shutdown`, sleeping when it is idle: until its next due time, at
-/// most `poll`, at least 10 ms. After a failed step it waits `poll` before trying again.
+/// most `poll`, at least 10 ms, or until `wake` says there is new work. After a failed
+/// step it waits `poll` before trying again.
 pub async fn run_loop<F, Fut>(
     app: Arc<App>,
     worker: &'static str,
     poll: Duration,
+    wake: Wake,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
     mut step: F,
 ) where
@@ -150,6 +201,9 @@ pub async fn run_loop<F, Fut>(
     loop {
         if *shutdown.borrow() {
             return;
+        }
+        if wake == Wake::Deadlines {
+            app.deadlines.looking();
         }
         let wait = match supervised(&app, worker, step(app.clone())).await {
             Some(Step::Worked(_)) => continue,
@@ -164,9 +218,21 @@ pub async fn run_loop<F, Fut>(
             },
             None => poll,
         };
+        let wait = wait.max(Duration::from_millis(10));
+        let woken = async {
+            match wake {
+                Wake::Deliveries => app.deliveries.notified().await,
+                Wake::Deadlines => {
+                    let until =
+                        app.now() + jiff::SignedDuration::try_from(wait).unwrap_or_default();
+                    app.deadlines.sleeping_until(until);
+                    app.deadlines.notify.notified().await
+                }
+            }
+        };
         tokio::select! {
-            _ = tokio::time::sleep(wait.max(Duration::from_millis(10))) => {}
-            _ = app.deliveries.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+            _ = woken => {}
             _ = shutdown.changed() => return,
         }
     }
@@ -239,4 +305,48 @@ pub async fn purge_delivered(
         tracing::info!(purged, "delivered outbox messages purged");
     }
     Ok(purged)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DeadlineAlarm;
+    use jiff::{SignedDuration, Timestamp};
+
+    /// Whether the alarm has left the worker a wake-up.
+    async fn rang(alarm: &DeadlineAlarm) -> bool {
+        tokio::time::timeout(std::time::Duration::ZERO, alarm.notify.notified())
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn the_deadline_worker_is_woken_only_for_a_deadline_due_before_it_looks() {
+        let alarm = DeadlineAlarm::default();
+        let now = Timestamp::from_second(1_800_000_000).expect("a valid instant");
+        alarm.sleeping_until(now + SignedDuration::from_secs(5));
+        alarm.armed(now + SignedDuration::from_hours(24));
+        assert!(
+            !rang(&alarm).await,
+            "a deadline a day away waits for the poll"
+        );
+        alarm.armed(now + SignedDuration::from_secs(1));
+        assert!(
+            rang(&alarm).await,
+            "a deadline due before the next look wakes it"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_deadline_armed_while_the_worker_runs_leaves_it_a_wake_up() {
+        let alarm = DeadlineAlarm::default();
+        let now = Timestamp::from_second(1_800_000_000).expect("a valid instant");
+        alarm.looking();
+        // The step has read the next due time already; this commit comes after.
+        alarm.armed(now + SignedDuration::from_hours(24));
+        alarm.sleeping_until(now + SignedDuration::from_secs(5));
+        assert!(
+            rang(&alarm).await,
+            "the worker looks once more before it sleeps"
+        );
+    }
 }

@@ -78,6 +78,7 @@ pub async fn run(config: Config, options: ServeOptions) -> anyhow::Result<()> {
         app.clone(),
         "deadlines",
         Duration::from_secs(config.server.deadline_poll_secs.max(1)),
+        workers::Wake::Deadlines,
         stopped.clone(),
         workers::deadline_step,
     ))];
@@ -100,6 +101,7 @@ pub async fn run(config: Config, options: ServeOptions) -> anyhow::Result<()> {
             app.clone(),
             "webhooks",
             Duration::from_secs(1),
+            workers::Wake::Deliveries,
             stopped.clone(),
             move |app| workers::webhook_step(app, sender.clone()),
         )));
@@ -120,6 +122,7 @@ pub async fn run(config: Config, options: ServeOptions) -> anyhow::Result<()> {
             app.clone(),
             "emails",
             Duration::from_secs(1),
+            workers::Wake::Deliveries,
             stopped.clone(),
             move |app| workers::email_step(app, sender.clone()),
         )));

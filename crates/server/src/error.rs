@@ -97,6 +97,14 @@ impl From<AppError> for ApiError {
             AppError::NoSuch(what) => ApiError::NoSuch(what),
             AppError::UnsupportedMedia(detail) => ApiError::UnsupportedMedia(detail),
             AppError::TooLarge(detail) => ApiError::TooLarge(detail),
+            AppError::KeyUsed(orderly_store::IdempotencyBegin::Mismatch) => {
+                ApiError::IdempotencyMismatch
+            }
+            AppError::KeyUsed(orderly_store::IdempotencyBegin::InFlight) => ApiError::InFlight,
+            // A replay is an answer, not an error: `respond` answers it before this.
+            AppError::KeyUsed(begin) => ApiError::Unexpected(anyhow::anyhow!(
+                "an idempotency key's state was not answered: {begin:?}"
+            )),
             AppError::Unexpected(error) => ApiError::Unexpected(error),
         }
     }

@@ -14,10 +14,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{Caller, fingerprint, idempotency_key};
 
-/// A reservation whose request never finished is taken over after this long. It is well
-/// beyond the whole-request timeout, so the first request has been stopped by then; and
-/// should it still commit, its owner no longer matches and its work is undone.
-const IDEMPOTENCY_STALE_SECS: i64 = 120;
+use orderly_app::IDEMPOTENCY_STALE_SECS;
 
 /// The request's identity for idempotency: method, path and body bytes.
 pub struct RequestKey<'a> {
@@ -78,25 +75,46 @@ async fn begin_key(
     key: String,
     request: &RequestKey<'_>,
 ) -> Result<Begin, ApiError> {
-    let print = fingerprint(request.method, request.path, request.body);
-    let now = state.app.now();
-    let owner = orderly_app::service::new_id().to_string();
-    match state
+    let keyed = keyed_request(account, key, request);
+    let begun = state
         .app
         .store
-        .idempotency_begin(account, &key, &print, &owner, now, IDEMPOTENCY_STALE_SECS)
+        .idempotency_begin(
+            account,
+            &keyed.key,
+            &keyed.fingerprint,
+            &keyed.owner,
+            state.app.now(),
+            IDEMPOTENCY_STALE_SECS,
+        )
         .await
-        .map_err(orderly_app::AppError::from)?
-    {
-        IdempotencyBegin::Started => Ok(Begin::Started(KeyedRequest {
-            account_id: account,
-            key,
-            fingerprint: print,
-            owner,
-        })),
-        IdempotencyBegin::Mismatch => Err(ApiError::IdempotencyMismatch),
-        IdempotencyBegin::InFlight => Err(ApiError::InFlight),
+        .map_err(orderly_app::AppError::from)?;
+    match begun {
+        IdempotencyBegin::Started => Ok(Begin::Started(keyed)),
+        used => used_key(used),
+    }
+}
+
+/// The request under `key`, with a fresh owner for its claim.
+fn keyed_request(
+    account: orderly_domain::AccountId,
+    key: String,
+    request: &RequestKey<'_>,
+) -> KeyedRequest {
+    KeyedRequest {
+        account_id: account,
+        key,
+        fingerprint: fingerprint(request.method, request.path, request.body),
+        owner: orderly_app::service::new_id().to_string(),
+    }
+}
+
+/// The answer to a request whose key was used before: the first answer replayed, or why
+/// not (SPEC 15.20).
+fn used_key(used: IdempotencyBegin) -> Result<Begin, ApiError> {
+    match used {
         IdempotencyBegin::Done { status, body } => Ok(Begin::Replay(json_response(status, body))),
+        other => Err(orderly_app::AppError::KeyUsed(other).into()),
     }
 }
 
@@ -209,8 +227,10 @@ where
     F: FnOnce(Option<Idempotency>) -> Fut,
     Fut: Future<Output = Result<orderly_store::Committed, orderly_app::AppError>>,
 {
-    let begun = begin(state, caller, headers, &request).await;
-    run_committed(state, begun, render, run).await
+    // The key is claimed in the command's own commit: nothing is asked of the store yet.
+    let keyed = idempotency_key(headers)
+        .map(|key| key.map(|key| keyed_request(caller.id(), key, &request)));
+    run_committed(state, keyed, render, run).await
 }
 
 /// A command from a carrier or payment provider: idempotent by the provider's own event
@@ -225,9 +245,9 @@ pub async fn provider_command(
     command: Command,
     render: Render,
 ) -> Response {
-    let begun = begin_key(state, integration, key, &request).await;
+    let keyed = Ok(Some(keyed_request(integration, key, &request)));
     let actor = orderly_domain::Actor::Provider(integration);
-    run_committed(state, begun, render, |idempotency| {
+    run_committed(state, keyed, render, |idempotency| {
         state.app.command(actor, order_id, command, idempotency)
     })
     .await
@@ -235,7 +255,7 @@ pub async fn provider_command(
 
 async fn run_committed<F, Fut>(
     state: &AppState,
-    begun: Result<Begin, ApiError>,
+    keyed: Result<Option<KeyedRequest>, ApiError>,
     render: Render,
     run: F,
 ) -> Response
@@ -243,11 +263,9 @@ where
     F: FnOnce(Option<Idempotency>) -> Fut,
     Fut: Future<Output = Result<orderly_store::Committed, orderly_app::AppError>>,
 {
-    let started = match begun {
+    let started = match keyed {
         Err(error) => return error.into_response(),
-        Ok(Begin::Replay(response)) => return response,
-        Ok(Begin::NoKey) => None,
-        Ok(Begin::Started(keyed)) => Some(keyed),
+        Ok(keyed) => keyed,
     };
     let idempotency = started.as_ref().map(|keyed| Idempotency {
         request: keyed.clone(),
@@ -263,6 +281,15 @@ where
             let (status, body) = render(&committed.order, &events);
             json_response(status, body)
         }
+        // Not this request's key: nothing ran, and nothing of the key is ours to finish.
+        Err(orderly_app::AppError::KeyUsed(used)) => match used_key(used) {
+            Ok(Begin::Replay(response)) => response,
+            Ok(_) => ApiError::Unexpected(anyhow::anyhow!(
+                "an idempotency key's state was not answered"
+            ))
+            .into_response(),
+            Err(error) => error.into_response(),
+        },
         Err(error) => match started {
             Some(keyed) => finish_failed(state, keyed, error.into()).await,
             None => ApiError::from(error).into_response(),

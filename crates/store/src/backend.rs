@@ -87,6 +87,10 @@ macro_rules! store_impl {
                 self.write(crate::Write::Decide { order_id, decide }).await
             }
 
+            async fn transact_claimed(&self, order_id: OrderId, claim: crate::Reservation, decide: Decide) -> Result<Committed, StoreError> {
+                self.write_claimed(crate::Write::Decide { order_id, decide }, claim).await
+            }
+
             async fn append(&self, expected_version: u64, batch: Batch) -> Result<Committed, StoreError> {
                 self.write(crate::Write::Append {
                     expected_version,
@@ -576,12 +580,9 @@ macro_rules! store_impl {
             }
 
             async fn idempotency_finish(&self, response: IdempotentResponse, now: Timestamp) -> Result<(), StoreError> {
+                let _turn = self.write_turn().await?;
                 let mut connection = self.pool.acquire().await?;
-                match write_idempotency(&mut *connection, &response, micros(now)).await {
-                    // Taken over meanwhile: the new owner's answer stands.
-                    Err(StoreError::Conflict) => Ok(()),
-                    other => other,
-                }
+                crate::write::store_answer(&mut *connection, &response, micros(now)).await
             }
 
             async fn idempotency_release(&self, account_id: AccountId, key: &str) -> Result<(), StoreError> {

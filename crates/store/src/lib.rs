@@ -66,6 +66,10 @@ pub enum StoreError {
     /// The disk is full: nothing was written, and writes succeed again once space is freed.
     #[error("the database's disk is full")]
     StorageFull,
+    /// The request's idempotency key was claimed before (by this request's first try, or
+    /// by another request): the command did not run, and this says what to answer.
+    #[error("the idempotency key was used before")]
+    KeyUsed(IdempotencyBegin),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -504,9 +508,10 @@ pub(crate) enum Write {
     },
 }
 
-/// A request's claim on its idempotency key, made before the request runs.
+/// A request's claim on its idempotency key, made before the request runs (or, with
+/// [`Store::transact_claimed`], in the same commit as its command).
 #[derive(Clone, Debug)]
-pub(crate) struct Reservation {
+pub struct Reservation {
     pub account_id: AccountId,
     pub key: String,
     pub fingerprint: String,
@@ -645,6 +650,18 @@ pub trait Store: Send + Sync {
     /// Runs `decide` on the order with the order locked (PostgreSQL: `select ... for
     /// update`; SQLite: `begin immediate`), then writes its batch, in one transaction.
     async fn transact(&self, order_id: OrderId, decide: Decide) -> Result<Committed, StoreError>;
+
+    /// Claims the request's idempotency key and, when the claim is this request's, runs
+    /// `decide` as [`Store::transact`] does; otherwise [`StoreError::KeyUsed`] says what
+    /// became of the key, and nothing ran. On SQLite the claim shares the command's group
+    /// commit; it stays claimed when the command is refused, so that the refusal can be
+    /// stored as the key's answer.
+    async fn transact_claimed(
+        &self,
+        order_id: OrderId,
+        claim: Reservation,
+        decide: Decide,
+    ) -> Result<Committed, StoreError>;
 
     /// Writes a batch computed outside a transaction, if the order is still at
     /// `expected_version` (0 for a new order); otherwise [`StoreError::Conflict`].

@@ -79,6 +79,20 @@ impl PostgresStore {
         tx.commit().await?;
         Ok(committed)
     }
+
+    /// The claim commits on its own first, then the write runs in its own transaction: a
+    /// refused command must leave the key claimed (so that its refusal is stored as the
+    /// key's answer), which a shared transaction would roll back with it.
+    async fn write_claimed(
+        &self,
+        write: crate::Write,
+        claim: crate::Reservation,
+    ) -> Result<crate::Committed, StoreError> {
+        match self.reserve(claim).await? {
+            crate::IdempotencyBegin::Started => self.write(write).await,
+            other => Err(StoreError::KeyUsed(other)),
+        }
+    }
 }
 
 crate::backend::store_impl! {

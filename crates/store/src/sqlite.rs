@@ -63,7 +63,8 @@ struct Job {
 
 /// What a job writes, and where its outcome goes.
 enum Work {
-    Command(crate::Write, Reply),
+    /// A command, with the claim on its request's idempotency key when it has one.
+    Command(crate::Write, Option<crate::Reservation>, Reply),
     Reserve(crate::Reservation, ReserveReply),
 }
 
@@ -83,7 +84,7 @@ enum Outcome {
 impl Work {
     fn fail(self, error: StoreError) {
         match self {
-            Work::Command(_, reply) => {
+            Work::Command(_, _, reply) => {
                 let _ = reply.send(Err(error));
             }
             Work::Reserve(_, reply) => {
@@ -336,7 +337,19 @@ impl SqliteStore {
     /// Queues a write for the writer thread: see [`Self::queue`].
     async fn write(&self, write: crate::Write) -> Result<crate::Committed, StoreError> {
         let (reply, outcome) = oneshot::channel();
-        self.queue(Work::Command(write, reply)).await?;
+        self.queue(Work::Command(write, None, reply)).await?;
+        outcome.await.map_err(|_| writer_stopped())?
+    }
+
+    /// Queues a write with its request's claim on an idempotency key: both in the same
+    /// group commit, so a keyed request costs the writer one job instead of two.
+    async fn write_claimed(
+        &self,
+        write: crate::Write,
+        claim: crate::Reservation,
+    ) -> Result<crate::Committed, StoreError> {
+        let (reply, outcome) = oneshot::channel();
+        self.queue(Work::Command(write, Some(claim), reply)).await?;
         outcome.await.map_err(|_| writer_stopped())?
     }
 
@@ -519,27 +532,56 @@ fn commit_group(connection: &mut rusqlite::Connection, jobs: Vec<Job>, storage_f
         }
         fail_all(rest, same_kind(error));
     };
+    // Whether anything of the group is to be kept: a command done, or a key claimed (a
+    // claim stands even when its command is refused, so the refusal can be its answer).
+    let mut any_written = false;
     while let Some(work) = works.next() {
         // A claim on an idempotency key writes at most one statement's worth (an insert
         // that does nothing on a conflict, or a single update), so it needs no savepoint
         // to be undone alone: it is either written whole or not at all.
-        let guarded = !alone && matches!(work, Work::Command(..));
+        let (write, reply) = match work {
+            Work::Reserve(reservation, reply) => {
+                let outcome = ready(reserve_key(connection, &reservation));
+                match &outcome {
+                    Ok(crate::IdempotencyBegin::Started) => any_written = true,
+                    Ok(_) => {}
+                    Err(error) => flag_full(error),
+                }
+                answers.push(Outcome::Reserve(reply, outcome));
+                continue;
+            }
+            Work::Command(write, None, reply) => (write, reply),
+            Work::Command(write, Some(claim), reply) => {
+                match ready(reserve_key(connection, &claim)) {
+                    Ok(crate::IdempotencyBegin::Started) => {
+                        any_written = true;
+                        (write, reply)
+                    }
+                    claimed => {
+                        let outcome = claimed.and_then(|used| Err(StoreError::KeyUsed(used)));
+                        if let Some(error) = outcome.as_ref().err() {
+                            flag_full(error);
+                        }
+                        answers.push(Outcome::Command(reply, outcome));
+                        continue;
+                    }
+                }
+            }
+        };
+        // A command alone in its group needs no savepoint unless a claim before it must
+        // outlive its refusal.
+        let guarded = !alone || any_written;
         if guarded && let Err(error) = run(connection, "savepoint command") {
             flag_full(&error);
             let _ = run(connection, "ROLLBACK");
-            return undo(answers, [work].into_iter().chain(works).collect(), &error);
+            let rest = [Work::Command(write, None, reply)].into_iter().chain(works);
+            return undo(answers, rest.collect(), &error);
         }
-        let outcome = match work {
-            Work::Command(write, reply) => {
-                Outcome::Command(reply, ready(perform(connection, write)))
-            }
-            Work::Reserve(reservation, reply) => {
-                Outcome::Reserve(reply, ready(reserve_key(connection, &reservation)))
-            }
-        };
+        let outcome = Outcome::Command(reply, ready(perform(connection, write)));
         if let Some(error) = outcome.error() {
             flag_full(error);
         }
+        any_written |= outcome.ok();
         if guarded {
             let ended = if outcome.ok() {
                 run(connection, "release command")
@@ -557,7 +599,6 @@ fn commit_group(connection: &mut rusqlite::Connection, jobs: Vec<Job>, storage_f
         }
         answers.push(outcome);
     }
-    let any_written = answers.iter().any(Outcome::ok);
     let ended = run(connection, if any_written { "COMMIT" } else { "ROLLBACK" });
     match ended {
         Ok(()) => {

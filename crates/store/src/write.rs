@@ -218,6 +218,37 @@ pub(crate) async fn write_idempotency<E: Exec>(
     Ok(())
 }
 
+/// Stores the answer of a request that wrote nothing (a refusal) on its key: on the
+/// reservation if `response.owner` still holds it, or as a new record when the request
+/// was refused before its claim was made (a command claims its key in its own commit).
+/// A key taken over meanwhile keeps the new owner's answer.
+pub(crate) async fn store_answer<E: Exec>(
+    connection: &mut E,
+    response: &IdempotentResponse,
+    now: i64,
+) -> Result<(), StoreError> {
+    connection
+        .execute(
+            &Statement::new(
+                "insert into idempotency_keys (account_id, key, fingerprint, owner, status, response, created_at, updated_at) \
+                 values ($1, $2, $3, $4, $5, $6, $7, $7) \
+                 on conflict (account_id, key) do update set status = excluded.status, response = excluded.response, \
+                 updated_at = excluded.updated_at \
+                 where idempotency_keys.owner = excluded.owner and idempotency_keys.fingerprint = excluded.fingerprint \
+                 and idempotency_keys.status is null",
+            )
+            .bind(response.account_id.to_string())
+            .bind(&response.key)
+            .bind(&response.fingerprint)
+            .bind(&response.owner)
+            .bind(i64::from(response.status))
+            .bind(&response.body)
+            .bind(now),
+        )
+        .await?;
+    Ok(())
+}
+
 /// Writes everything one command produced. Runs inside the caller's transaction.
 async fn write_batch<E: Exec>(
     connection: &mut E,

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use orderly_domain::{Action, Actor, Command, DeadlineKind, Policy, Status};
 use orderly_store::{
-    Batch, Cursor, IdempotencyBegin, IdempotentResponse, NewOutbox, OrderFilter, Store, StoreError,
-    Viewer,
+    Batch, Cursor, Decide, IdempotencyBegin, IdempotentResponse, NewOutbox, OrderFilter,
+    Reservation, Store, StoreError, Viewer,
 };
 
 use crate::support::*;
@@ -582,6 +582,140 @@ async fn idempotency_keys_replay_detect_mismatches_and_expire() {
             begin("POST /cancel {}", now + hours(25)).await,
             IdempotencyBegin::Started
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_keyed_command_claims_its_key_with_its_work_and_a_retry_replays_the_first_answer() {
+    on_each_backend(async |store: Arc<dyn Store>, backend| {
+        let now = start();
+        let order_id = new_order_id();
+        let order = place(store.as_ref(), order_id, BUYER, now).await.order;
+        let claim = |key: &str, fingerprint: &str, owner: &str| Reservation {
+            account_id: BUYER,
+            key: key.into(),
+            fingerprint: fingerprint.into(),
+            owner: owner.into(),
+            now,
+            stale_secs: 60,
+        };
+        let answer = |key: &str, fingerprint: &str, owner: &str, status: u16| IdempotentResponse {
+            account_id: BUYER,
+            key: key.into(),
+            owner: owner.into(),
+            fingerprint: fingerprint.into(),
+            status,
+            body: format!("{{\"by\":\"{owner}\"}}"),
+        };
+        let pay = |owner: &str| -> Decide {
+            let answer = answer("pay-key", "POST /pay {}", owner, 200);
+            Box::new(move |order| {
+                let mut batch = decide(
+                    order.expect("placed"),
+                    Actor::Buyer(BUYER),
+                    Action::Pay,
+                    now,
+                );
+                batch.idempotency = Some(answer.clone());
+                Ok(batch)
+            })
+        };
+        // The first request claims its key and pays, in one commit.
+        let paid = store
+            .transact_claimed(
+                order_id,
+                claim("pay-key", "POST /pay {}", "first"),
+                pay("first"),
+            )
+            .await
+            .expect("the first request runs");
+        assert!(paid.order.version > order.version, "{backend}");
+        // Its retry does not run again: it gets the first answer.
+        let retry = store
+            .transact_claimed(
+                order_id,
+                claim("pay-key", "POST /pay {}", "retry"),
+                pay("retry"),
+            )
+            .await;
+        assert!(
+            matches!(
+                &retry,
+                Err(StoreError::KeyUsed(IdempotencyBegin::Done { status: 200, body }))
+                    if body == "{\"by\":\"first\"}"
+            ),
+            "{backend}: {retry:?}"
+        );
+        // The same key with another request is refused, and runs nothing either.
+        let other = store
+            .transact_claimed(
+                order_id,
+                claim("pay-key", "POST /cancel {}", "other"),
+                pay("other"),
+            )
+            .await;
+        assert!(
+            matches!(other, Err(StoreError::KeyUsed(IdempotencyBegin::Mismatch))),
+            "{backend}: {other:?}"
+        );
+        let stored = store
+            .load_order(order_id)
+            .await
+            .expect("load")
+            .expect("exists");
+        assert_eq!(stored.version, paid.order.version, "{backend}: paid once");
+        // A refused command leaves its key claimed, so that its refusal becomes the answer.
+        let refuse: Decide = Box::new(|_| {
+            Err(orderly_domain::Rejection::Conflict {
+                detail: "not now".into(),
+            })
+        });
+        let refused = store
+            .transact_claimed(
+                order_id,
+                claim("ship-key", "POST /ship {}", "shipper"),
+                refuse,
+            )
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::Rejected(_))),
+            "{backend}: {refused:?}"
+        );
+        assert_eq!(
+            store
+                .idempotency_begin(BUYER, "ship-key", "POST /ship {}", "again", now, 60)
+                .await
+                .expect("begin"),
+            IdempotencyBegin::InFlight,
+            "{backend}: the refused command's key is still claimed"
+        );
+        store
+            .idempotency_finish(answer("ship-key", "POST /ship {}", "shipper", 409), now)
+            .await
+            .expect("the refusal is stored");
+        // A request refused before it reached its command (its claim never made) has its
+        // refusal stored all the same.
+        store
+            .idempotency_finish(answer("early-key", "POST /orders {}", "early", 422), now)
+            .await
+            .expect("the refusal is stored");
+        for (key, fingerprint, owner, status) in [
+            ("ship-key", "POST /ship {}", "shipper", 409),
+            ("early-key", "POST /orders {}", "early", 422),
+        ] {
+            assert_eq!(
+                store
+                    .idempotency_begin(BUYER, key, fingerprint, "later", now, 60)
+                    .await
+                    .expect("begin"),
+                IdempotencyBegin::Done {
+                    status,
+                    body: format!("{{\"by\":\"{owner}\"}}"),
+                },
+                "{backend}: {key}"
+            );
+        }
     })
     .await;
 }
