@@ -46,9 +46,11 @@ pub enum Wake {
 /// (and its claim does not take the writer's turn) by every command.
 pub struct DeadlineAlarm {
     notify: tokio::sync::Notify,
-    /// When the worker next looks, in microseconds since the epoch; `i64::MAX` while it
-    /// runs a step, so that a deadline armed meanwhile leaves a wake-up for right after.
+    /// When the worker next looks, in microseconds since the epoch.
     next_look: AtomicI64,
+    /// The earliest deadline armed since the worker's step began: a deadline committed
+    /// after the step read the store, and before the worker set `next_look`, is seen here.
+    earliest_armed: AtomicI64,
 }
 
 impl Default for DeadlineAlarm {
@@ -56,6 +58,7 @@ impl Default for DeadlineAlarm {
         Self {
             notify: tokio::sync::Notify::new(),
             next_look: AtomicI64::new(i64::MAX),
+            earliest_armed: AtomicI64::new(i64::MAX),
         }
     }
 }
@@ -63,20 +66,28 @@ impl Default for DeadlineAlarm {
 impl DeadlineAlarm {
     /// A commit armed a deadline due at `due`.
     pub fn armed(&self, due: Timestamp) {
-        if due.as_microsecond() < self.next_look.load(Ordering::SeqCst) {
+        let due = due.as_microsecond();
+        self.earliest_armed.fetch_min(due, Ordering::SeqCst);
+        if due < self.next_look.load(Ordering::SeqCst) {
             // A permit is kept when the worker is not waiting yet: it looks once more.
             self.notify.notify_one();
         }
     }
 
-    /// The worker starts a step.
+    /// The worker starts a step, which reads every deadline committed so far. Commits
+    /// meanwhile do not wake it again (`next_look` is still the past): they count in
+    /// [`Self::sleeping_until`].
     fn looking(&self) {
-        self.next_look.store(i64::MAX, Ordering::SeqCst);
+        self.earliest_armed.store(i64::MAX, Ordering::SeqCst);
     }
 
-    /// The worker sleeps until `at`, unless woken.
-    fn sleeping_until(&self, at: Timestamp) {
+    /// The worker means to sleep until `at`: when it should wake, counting the deadlines
+    /// armed while its step ran. (A commit either sees the new `next_look` and wakes the
+    /// worker, or armed its deadline before the worker reads `earliest_armed`.)
+    fn sleeping_until(&self, at: Timestamp) -> Timestamp {
         self.next_look.store(at.as_microsecond(), Ordering::SeqCst);
+        let armed = self.earliest_armed.load(Ordering::SeqCst);
+        Timestamp::from_microsecond(armed).map_or(at, |armed| armed.min(at))
     }
 }
 
@@ -218,16 +229,21 @@ pub async fn run_loop<F, Fut>(
             },
             None => poll,
         };
+        // The deadline worker also wakes for a deadline armed while its step ran (under
+        // the test clock deadlines fire only when the clock is advanced).
+        let wait = if wake == Wake::Deadlines && !app.has_test_clock() {
+            let now = app.now();
+            let planned = now + jiff::SignedDuration::try_from(wait).unwrap_or_default();
+            let wake_at = app.deadlines.sleeping_until(planned);
+            Duration::try_from(wake_at.duration_since(now)).unwrap_or(Duration::ZERO)
+        } else {
+            wait
+        };
         let wait = wait.max(Duration::from_millis(10));
         let woken = async {
             match wake {
                 Wake::Deliveries => app.deliveries.notified().await,
-                Wake::Deadlines => {
-                    let until =
-                        app.now() + jiff::SignedDuration::try_from(wait).unwrap_or_default();
-                    app.deadlines.sleeping_until(until);
-                    app.deadlines.notify.notified().await
-                }
+                Wake::Deadlines => app.deadlines.notify.notified().await,
             }
         };
         tokio::select! {
@@ -323,6 +339,7 @@ mod tests {
     async fn the_deadline_worker_is_woken_only_for_a_deadline_due_before_it_looks() {
         let alarm = DeadlineAlarm::default();
         let now = Timestamp::from_second(1_800_000_000).expect("a valid instant");
+        alarm.looking();
         alarm.sleeping_until(now + SignedDuration::from_secs(5));
         alarm.armed(now + SignedDuration::from_hours(24));
         assert!(
@@ -337,16 +354,28 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_deadline_armed_while_the_worker_runs_leaves_it_a_wake_up() {
+    async fn commits_during_a_step_do_not_wake_the_worker_again_but_their_deadlines_count() {
         let alarm = DeadlineAlarm::default();
         let now = Timestamp::from_second(1_800_000_000).expect("a valid instant");
+        alarm.sleeping_until(now);
+        // The worker is woken and runs a step; commits go on meanwhile, one of them
+        // arming a deadline after the step has read the store.
         alarm.looking();
-        // The step has read the next due time already; this commit comes after.
+        let soon = now + SignedDuration::from_secs(2);
         alarm.armed(now + SignedDuration::from_hours(24));
-        alarm.sleeping_until(now + SignedDuration::from_secs(5));
+        alarm.armed(soon);
         assert!(
-            rang(&alarm).await,
-            "the worker looks once more before it sleeps"
+            !rang(&alarm).await,
+            "commits during a step leave no wake-up behind"
         );
+        // Its plan was the poll, 5 s on: it wakes for the deadline instead.
+        assert_eq!(
+            alarm.sleeping_until(now + SignedDuration::from_secs(5)),
+            soon
+        );
+        // The next step starts afresh.
+        alarm.looking();
+        let planned = now + SignedDuration::from_secs(5);
+        assert_eq!(alarm.sleeping_until(planned), planned);
     }
 }
