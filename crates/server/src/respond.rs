@@ -272,6 +272,11 @@ where
         render: render.clone(),
     });
     match run(idempotency).await {
+        // The answer stored with the key is the answer: rendered once, in the command.
+        Ok(orderly_store::Committed {
+            answer: Some((status, body)),
+            ..
+        }) => json_response(status, body),
         Ok(committed) => {
             let events: Vec<orderly_domain::Event> = committed
                 .events

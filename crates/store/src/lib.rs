@@ -489,6 +489,9 @@ pub struct StoredEvent {
 pub struct Committed {
     pub order: Order,
     pub events: Vec<StoredEvent>,
+    /// The answer stored with the command for its idempotency key (status, body), when
+    /// it had one: the caller sends it as it is instead of rendering it a second time.
+    pub answer: Option<(u16, String)>,
 }
 
 /// The decision function run inside the order's transaction: it gets the current order

@@ -42,10 +42,7 @@ pub(crate) async fn perform<E: Exec>(
                 "a command's batch belongs to its order"
             );
             let events = write_batch(connection, before.as_ref(), &batch).await?;
-            Ok(Committed {
-                order: batch.order,
-                events,
-            })
+            Ok(committed(batch, events))
         }
         Write::Append {
             expected_version,
@@ -57,11 +54,19 @@ pub(crate) async fn perform<E: Exec>(
                 return Err(StoreError::Conflict);
             }
             let events = write_batch(connection, before.as_ref(), &batch).await?;
-            Ok(Committed {
-                order: batch.order,
-                events,
-            })
+            Ok(committed(*batch, events))
         }
+    }
+}
+
+/// What a caller learns of its committed batch.
+fn committed(batch: Batch, events: Vec<StoredEvent>) -> Committed {
+    Committed {
+        order: batch.order,
+        events,
+        answer: batch
+            .idempotency
+            .map(|response| (response.status, response.body)),
     }
 }
 
