@@ -244,6 +244,9 @@ async fn measure(
     let cpu_health = server.cpu()? - cpu_before;
 
     let cpu_before = server.cpu()?;
+    // The bootstrap admin is the same account in every run: keys unique to this run keep
+    // a run on a database used before from replaying that run's answers.
+    let run = orderly_app::service::new_id();
     let story = timed_phase(clients, duration, |index| {
         let client = client.clone();
         let base = base.clone();
@@ -257,7 +260,7 @@ async fn measure(
                 buyer: buyer.clone(),
                 seller: seller.clone(),
                 product: product.clone(),
-                keys: format!("bench-{index}-{round}"),
+                keys: format!("bench-{run}-{index}-{round}"),
             };
             async move { story.play().await }
         }
