@@ -149,16 +149,27 @@ impl Drop for Server {
     }
 }
 
-pub async fn run(db: Option<String>, clients: usize, seconds: u64) -> anyhow::Result<()> {
+pub async fn run(
+    db: Option<String>,
+    clients: usize,
+    seconds: u64,
+    servers: usize,
+) -> anyhow::Result<()> {
     let clients = clients.clamp(1, 1_024);
+    let servers = servers.clamp(1, 16);
+    if servers > 1 && !db.as_deref().is_some_and(|db| db.starts_with("postgres")) {
+        anyhow::bail!(
+            "several servers share one database on PostgreSQL only: give --db postgres://…"
+        );
+    }
     let temp = std::env::temp_dir().join(format!("orderly-bench-http-{}", std::process::id()));
     std::fs::create_dir_all(&temp)?;
     let url = db.unwrap_or_else(|| format!("sqlite://{}", temp.join("orderly.db").display()));
-    let outcome = measure(&url, &temp, clients, seconds).await;
+    let outcome = measure(&url, &temp, clients, seconds, servers).await;
     if outcome.is_ok() && url.starts_with("sqlite:") {
         let _ = std::fs::remove_dir_all(&temp);
     } else {
-        println!("  (server log in {})", temp.join("server.log").display());
+        println!("  (server logs in {})", temp.display());
     }
     outcome
 }
@@ -172,13 +183,31 @@ async fn measure(
     temp: &std::path::Path,
     clients: usize,
     seconds: u64,
+    servers: usize,
 ) -> anyhow::Result<()> {
-    let server = Server::start(url, &temp.join("server.log"))?;
+    // Several servers on one database (PostgreSQL): client `i` talks to server `i mod n`.
+    let fleet = (0..servers)
+        .map(|index| {
+            let log = if servers == 1 {
+                temp.join("server.log")
+            } else {
+                temp.join(format!("server-{index}.log"))
+            };
+            Server::start(url, &log)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let bases: Vec<String> = fleet.iter().map(|server| server.base.clone()).collect();
+    let cpu = || -> anyhow::Result<Duration> {
+        fleet
+            .iter()
+            .map(Server::cpu)
+            .sum::<anyhow::Result<Duration>>()
+    };
     orderly_app::delivery::install_crypto_provider();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
         .build()?;
-    let base = server.base.clone();
+    let base = bases[0].clone();
 
     // The marketplace, through the API: one seller with a product that never runs out,
     // one buyer per client.
@@ -217,10 +246,10 @@ async fn measure(
     }
     let duration = Duration::from_secs(seconds.max(1));
 
-    let cpu_before = server.cpu()?;
-    let health = timed_phase(clients, duration, |_| {
+    let cpu_before = cpu()?;
+    let health = timed_phase(clients, duration, |index| {
         let client = client.clone();
-        let url = format!("{base}/healthz");
+        let url = format!("{}/healthz", bases[index % servers]);
         move |_| {
             let client = client.clone();
             let url = url.clone();
@@ -241,15 +270,15 @@ async fn measure(
         }
     })
     .await;
-    let cpu_health = server.cpu()? - cpu_before;
+    let cpu_health = cpu()? - cpu_before;
 
-    let cpu_before = server.cpu()?;
+    let cpu_before = cpu()?;
     // The bootstrap admin is the same account in every run: keys unique to this run keep
     // a run on a database used before from replaying that run's answers.
     let run = orderly_app::service::new_id();
     let story = timed_phase(clients, duration, |index| {
         let client = client.clone();
-        let base = base.clone();
+        let base = bases[index % servers].clone();
         let buyer = buyers[index].clone();
         let seller = seller.clone();
         let product = product.clone();
@@ -266,19 +295,30 @@ async fn measure(
         }
     })
     .await;
-    let cpu_story = server.cpu()? - cpu_before;
-    let peak_rss = server.peak_rss()?;
-    drop(server);
+    let cpu_story = cpu()? - cpu_before;
+    let peak_rss = fleet
+        .iter()
+        .map(Server::peak_rss)
+        .collect::<anyhow::Result<Vec<_>>>()?
+        .into_iter()
+        .max()
+        .unwrap_or(0);
+    drop(fleet);
 
     let per_request = |cpu: Duration, phase: &Phase| {
         cpu.as_secs_f64() * 1e6 / phase.latencies.len().max(1) as f64
     };
     println!(
-        "backend {}, {clients} clients, {seconds} s per phase, server in its own process",
+        "backend {}, {clients} clients, {seconds} s per phase, {}",
         if url.starts_with("sqlite:") {
             "sqlite (synchronous=FULL)"
         } else {
             "postgres"
+        },
+        if servers == 1 {
+            "server in its own process".to_owned()
+        } else {
+            format!("{servers} server processes on one database (CPU summed over them)")
         }
     );
     let line = |label: &str, unit: &str, phase: &Phase, cpu: Duration| {
@@ -303,8 +343,9 @@ async fn measure(
         story.per_sec() / health.per_sec().max(1e-9)
     );
     println!(
-        "  server peak RSS: {:.1} MiB",
-        peak_rss as f64 / (1024.0 * 1024.0)
+        "  server peak RSS: {:.1} MiB{}",
+        peak_rss as f64 / (1024.0 * 1024.0),
+        if servers == 1 { "" } else { " (the largest)" }
     );
     if story.errors > 0 {
         anyhow::bail!("{} commands failed", story.errors);

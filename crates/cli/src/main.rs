@@ -183,6 +183,10 @@ enum Bench {
         /// Seconds per phase.
         #[arg(long, default_value_t = 5)]
         seconds: u64,
+        /// `serve` processes sharing the database (PostgreSQL only), the clients spread
+        /// over them.
+        #[arg(long, default_value_t = 1)]
+        servers: usize,
     },
 }
 
@@ -317,8 +321,9 @@ fn main() -> std::process::ExitCode {
                     db,
                     clients,
                     seconds,
+                    servers,
                 },
-        } => block_on(bench_http::run(db, clients, seconds)),
+        } => block_on(bench_http::run(db, clients, seconds, servers)),
         Commands::Bench {
             what:
                 Bench::Store {
