@@ -349,23 +349,23 @@ async fn write_batch<E: Exec>(
             }
         }
     }
-    // One statement for all the command's events.
-    let mut insert = Statement::new(values_sql(
+    insert_rows(
+        connection,
         "insert into events (order_id, created_at, seq, at, kind, body) values ",
         "(#, #, #, #, #, #)",
-        rows.events.len(),
         "",
-    ));
-    for event in &rows.events {
-        insert = insert
-            .bind(&order.id)
-            .bind(now)
-            .bind(event.seq)
-            .bind(event.at)
-            .bind(event.kind)
-            .bind(&event.body);
-    }
-    connection.execute(&insert).await?;
+        &rows.events,
+        |insert, event| {
+            insert
+                .bind(&order.id)
+                .bind(now)
+                .bind(event.seq)
+                .bind(event.at)
+                .bind(event.kind)
+                .bind(&event.body)
+        },
+    )
+    .await?;
     if rows.deadlines.is_some() {
         connection
             .execute(&Statement::new("delete from deadlines where order_id = $1").bind(&order.id))
@@ -373,25 +373,24 @@ async fn write_batch<E: Exec>(
     }
     write_projection_rows(connection, &rows, now).await?;
     write_queue(connection, batch, order, now).await?;
-    if !batch.outbox.is_empty() {
-        let mut insert = Statement::new(values_sql(
-            "insert into outbox (order_id, topic, dedupe_key, payload, next_attempt_at, created_at, updated_at) values ",
-            "(#, #, #, #, #, #, #)",
-            batch.outbox.len(),
-            " on conflict (dedupe_key) do nothing",
-        ));
-        for message in &batch.outbox {
-            insert = insert
+    insert_rows(
+        connection,
+        "insert into outbox (order_id, topic, dedupe_key, payload, next_attempt_at, created_at, updated_at) values ",
+        "(#, #, #, #, #, #, #)",
+        " on conflict (dedupe_key) do nothing",
+        &batch.outbox,
+        |insert, message| {
+            insert
                 .bind(&order.id)
                 .bind(&message.topic)
                 .bind(&message.dedupe_key)
                 .bind(&message.payload)
                 .bind(now)
                 .bind(now)
-                .bind(now);
-        }
-        connection.execute(&insert).await?;
-    }
+                .bind(now)
+        },
+    )
+    .await?;
     for (product_id, delta) in &batch.stock {
         connection
             .execute(
@@ -428,25 +427,23 @@ pub(crate) async fn write_projection_rows<E: Exec>(
 ) -> Result<(), StoreError> {
     let order_id = &rows.order.id;
     // One statement per table, whatever the number of rows.
-    let deadlines: Vec<_> = rows.deadlines.iter().flatten().collect();
-    if !deadlines.is_empty() {
-        let mut insert = Statement::new(values_sql(
-            "insert into deadlines (order_id, kind, due_at, paused, claimed_until, created_at, updated_at) values ",
-            "(#, #, #, #, 0, #, #)",
-            deadlines.len(),
-            "",
-        ));
-        for deadline in deadlines {
-            insert = insert
+    insert_rows(
+        connection,
+        "insert into deadlines (order_id, kind, due_at, paused, claimed_until, created_at, updated_at) values ",
+        "(#, #, #, #, 0, #, #)",
+        "",
+        rows.deadlines.as_deref().unwrap_or_default(),
+        |insert, deadline| {
+            insert
                 .bind(order_id)
                 .bind(deadline.kind)
                 .bind(deadline.due_at)
                 .bind(deadline.paused)
                 .bind(now)
-                .bind(now);
-        }
-        connection.execute(&insert).await?;
-    }
+                .bind(now)
+        },
+    )
+    .await?;
     for refund in &rows.refunds {
         connection
             .execute(
@@ -498,25 +495,24 @@ pub(crate) async fn write_projection_rows<E: Exec>(
             )
             .await?;
     }
-    if !rows.ledger.is_empty() {
-        let mut insert = Statement::new(values_sql(
-            "insert into ledger_entries (order_id, position, at, debit_account, credit_account, amount_minor, created_at) values ",
-            "(#, #, #, #, #, #, #)",
-            rows.ledger.len(),
-            "",
-        ));
-        for entry in &rows.ledger {
-            insert = insert
+    insert_rows(
+        connection,
+        "insert into ledger_entries (order_id, position, at, debit_account, credit_account, amount_minor, created_at) values ",
+        "(#, #, #, #, #, #, #)",
+        "",
+        &rows.ledger,
+        |insert, entry| {
+            insert
                 .bind(order_id)
                 .bind(entry.position)
                 .bind(entry.at)
                 .bind(&entry.debit_account)
                 .bind(&entry.credit_account)
                 .bind(entry.amount_minor)
-                .bind(now);
-        }
-        connection.execute(&insert).await?;
-    }
+                .bind(now)
+        },
+    )
+    .await?;
     for row in &rows.metrics {
         let metrics = &row.metrics;
         connection
@@ -691,6 +687,27 @@ pub(crate) fn decode_account(mut row: Row) -> Result<crate::Account, StoreError>
         created_at: from_micros(row.int(4)?)?,
         revoked_at: row.opt_int(5)?.map(from_micros).transpose()?,
     })
+}
+
+/// One multi-row INSERT of `items` (none when there are none): `head`, a `row` template
+/// per item with its parameters bound by `bind`, then `tail` (see [`values_sql`]).
+async fn insert_rows<'a, E: Exec, T>(
+    connection: &mut E,
+    head: &str,
+    row: &str,
+    tail: &str,
+    items: &'a [T],
+    bind: impl Fn(Statement<'a>, &'a T) -> Statement<'a>,
+) -> Result<(), StoreError> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let insert = items.iter().fold(
+        Statement::new(values_sql(head, row, items.len(), tail)),
+        bind,
+    );
+    connection.execute(&insert).await?;
+    Ok(())
 }
 
 /// `head`, then `rows` copies of the `row` template separated by commas, each `#` in them
