@@ -195,3 +195,108 @@ async fn desk_writes_racing_order_commands_wait_for_the_lock_instead_of_failing(
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn placements_racing_for_the_last_items_leave_nothing_of_the_refused_ones() {
+    on_each_backend(async |store: Arc<dyn Store>, backend| {
+        // Arrange: 25 left in stock, 50 buyers' placements at once. On SQLite they share
+        // group commits, each in its own savepoint; a refused one has written its order,
+        // events and outbox rows before the stock update fails.
+        let now = start();
+        store
+            .create_account(
+                &orderly_store::Account {
+                    id: SELLER,
+                    role: orderly_domain::Role::Seller,
+                    name: "Last items".into(),
+                    email: None,
+                    created_at: now,
+                    revoked_at: None,
+                },
+                "hash-of-the-last-items-seller",
+                None,
+            )
+            .await
+            .expect("seller");
+        let product = orderly_store::Product {
+            id: orderly_domain::ProductId::from_uuid(uuid::Uuid::from_u128(0x1a57)),
+            seller_id: SELLER,
+            title: "The last ones".into(),
+            currency: "EUR".into(),
+            price_minor: 1_000,
+            shipping_fee_minor: 0,
+            stock: 25,
+            processing_days: 3,
+            created_at: now,
+        };
+        store.create_product(&product, None).await.expect("product");
+        // Act
+        let placements: Vec<_> = (0..50)
+            .map(|_| {
+                let store = store.clone();
+                let order_id = new_order_id();
+                let product_id = product.id;
+                tokio::spawn(async move {
+                    let policy = Policy::default();
+                    let outcome = store
+                        .transact(
+                            order_id,
+                            Box::new(move |_| {
+                                orderly_domain::place(
+                                    place_command(order_id, BUYER),
+                                    Actor::Buyer(BUYER),
+                                    now,
+                                    &policy,
+                                )
+                                .map(|decision| {
+                                    let mut placing = batch(decision);
+                                    placing.stock = vec![(product_id, -1)];
+                                    placing
+                                })
+                            }),
+                        )
+                        .await;
+                    (order_id, outcome)
+                })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for placement in placements {
+            outcomes.push(placement.await.expect("the task ends"));
+        }
+        // Assert: 25 placed, 25 refused for stock, and of the refused nothing is left.
+        let placed = outcomes
+            .iter()
+            .filter(|(_, outcome)| outcome.is_ok())
+            .count();
+        assert_eq!(placed, 25, "{backend}");
+        for (order_id, outcome) in &outcomes {
+            if outcome.is_ok() {
+                continue;
+            }
+            assert!(
+                matches!(outcome, Err(StoreError::OutOfStock)),
+                "{backend}: {outcome:?}"
+            );
+            assert!(
+                store.load_order(*order_id).await.expect("load").is_none(),
+                "{backend}: a refused placement left its order behind"
+            );
+            assert!(
+                store
+                    .order_events(*order_id)
+                    .await
+                    .expect("events")
+                    .is_empty(),
+                "{backend}: a refused placement left its events behind"
+            );
+        }
+        let left = store
+            .product(product.id)
+            .await
+            .expect("read")
+            .expect("exists");
+        assert_eq!(left.stock, 0, "{backend}");
+    })
+    .await;
+}
