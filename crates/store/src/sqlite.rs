@@ -511,6 +511,23 @@ async fn end(
     }
 }
 
+/// Claims an idempotency key inside the group's transaction; a claim made is something
+/// the group must commit.
+fn claim_key(
+    connection: &mut rusqlite::Connection,
+    reservation: &crate::Reservation,
+    any_written: &mut bool,
+    flag_full: &impl Fn(&StoreError),
+) -> Result<crate::IdempotencyBegin, StoreError> {
+    let outcome = ready(reserve_key(connection, reservation));
+    match &outcome {
+        Ok(crate::IdempotencyBegin::Started) => *any_written = true,
+        Ok(_) => {}
+        Err(error) => flag_full(error),
+    }
+    outcome
+}
+
 /// One transaction for the whole group, each command in its own savepoint.
 fn commit_group(connection: &mut rusqlite::Connection, jobs: Vec<Job>, storage_full: &AtomicBool) {
     let flag_full = |error: &StoreError| {
@@ -541,27 +558,16 @@ fn commit_group(connection: &mut rusqlite::Connection, jobs: Vec<Job>, storage_f
         // to be undone alone: it is either written whole or not at all.
         let (write, reply) = match work {
             Work::Reserve(reservation, reply) => {
-                let outcome = ready(reserve_key(connection, &reservation));
-                match &outcome {
-                    Ok(crate::IdempotencyBegin::Started) => any_written = true,
-                    Ok(_) => {}
-                    Err(error) => flag_full(error),
-                }
+                let outcome = claim_key(connection, &reservation, &mut any_written, &flag_full);
                 answers.push(Outcome::Reserve(reply, outcome));
                 continue;
             }
             Work::Command(write, None, reply) => (write, reply),
             Work::Command(write, Some(claim), reply) => {
-                match ready(reserve_key(connection, &claim)) {
-                    Ok(crate::IdempotencyBegin::Started) => {
-                        any_written = true;
-                        (write, reply)
-                    }
+                match claim_key(connection, &claim, &mut any_written, &flag_full) {
+                    Ok(crate::IdempotencyBegin::Started) => (write, reply),
                     claimed => {
                         let outcome = claimed.and_then(|used| Err(StoreError::KeyUsed(used)));
-                        if let Some(error) = outcome.as_ref().err() {
-                            flag_full(error);
-                        }
                         answers.push(Outcome::Command(reply, outcome));
                         continue;
                     }
