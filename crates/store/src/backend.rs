@@ -28,6 +28,8 @@ macro_rules! store_impl {
         claim_deadlines: $claim_deadlines:literal,
         claim_outbox: $claim_outbox:literal,
         buyer_lock: $buyer_lock:literal,
+        unit_as_one_statement: $unit_as_one_statement:literal,
+        metric_shards: $metric_shards:literal,
         migrations: $migrations:expr,
         migration_lock: $migration_lock:literal $(,)?
     ) => {
@@ -739,7 +741,11 @@ macro_rules! store_impl {
                         }
                     }
                 }
-                let stored_metrics = sqlx::query("select seller_id, day, orders, penalty_points, shipments from seller_metrics_daily")
+                let stored_metrics = sqlx::query(
+                    "select seller_id, day, cast(sum(orders) as bigint) as orders, \
+                     cast(sum(penalty_points) as bigint) as penalty_points, cast(sum(shipments) as bigint) as shipments \
+                     from seller_metrics_daily group by seller_id, day",
+                )
                     .fetch_all(&mut *connection)
                     .await?;
                 if stored_metrics.len() != metrics.len() {
@@ -1408,6 +1414,8 @@ macro_rules! store_impl {
         impl crate::exec::Exec for Connection {
             const LOCK_ORDER: &'static str = $lock_order;
             const BUYER_LOCK: &'static str = $buyer_lock;
+            const UNIT_AS_ONE_STATEMENT: bool = $unit_as_one_statement;
+            const METRIC_SHARDS: u64 = $metric_shards;
 
             async fn execute(&mut self, statement: &crate::exec::Statement<'_>) -> Result<u64, StoreError> {
                 Ok(query_of(statement).execute(&mut *self).await?.rows_affected())

@@ -167,6 +167,88 @@ pub(crate) trait Exec {
     ) -> Result<Option<Row>, StoreError> {
         Ok(self.fetch(statement, columns).await?.into_iter().next())
     }
+
+    /// Over how many rows one seller's metrics of a day are spread: PostgreSQL runs
+    /// commands in parallel, and a single row would make every command of a busy seller
+    /// wait for the previous one's commit. SQLite has one writer: one row.
+    const METRIC_SHARDS: u64;
+
+    /// Whether [`Exec::execute_unit`] sends a unit as one statement (PostgreSQL, where each
+    /// statement is a round trip) rather than one by one (SQLite, in-process).
+    const UNIT_AS_ONE_STATEMENT: bool;
+
+    /// Runs `statements` (inserts, updates and deletes) as one unit; the rows each changed,
+    /// in order. On PostgreSQL the unit is one statement of data-modifying `with` clauses,
+    /// whose parts all see the database as it was before the unit, so the statements of a
+    /// unit must be independent: no two may touch the same row, and none may read what
+    /// another writes. Then running them one by one gives the same result.
+    async fn execute_unit(&mut self, statements: &[Statement<'_>]) -> Result<Vec<u64>, StoreError> {
+        if Self::UNIT_AS_ONE_STATEMENT && statements.len() > 1 {
+            let columns = vec![Column::Int; statements.len()];
+            let row = self
+                .fetch_optional(&one_statement(statements), &columns)
+                .await?
+                .ok_or_else(|| {
+                    StoreError::Other(anyhow::anyhow!("a unit of statements answered no row"))
+                })?;
+            return (0..statements.len())
+                .map(|index| row.int(index).map(|count| count.max(0) as u64))
+                .collect();
+        }
+        let mut counts = Vec::with_capacity(statements.len());
+        for statement in statements {
+            counts.push(self.execute(statement).await?);
+        }
+        Ok(counts)
+    }
+}
+
+/// `statements` as one PostgreSQL statement: each a `with` clause returning a row per row
+/// it changed, its parameters renumbered after the previous ones', and a select of the
+/// counts. (`$` appears in orderly's SQL only as a parameter.)
+pub(crate) fn one_statement<'a>(statements: &[Statement<'a>]) -> Statement<'a> {
+    use std::fmt::Write as _;
+    let length: usize = statements
+        .iter()
+        .map(|statement| statement.sql.len() + 48)
+        .sum();
+    let mut sql = String::with_capacity(length + 16);
+    let mut params = Vec::with_capacity(
+        statements
+            .iter()
+            .map(|statement| statement.params.len())
+            .sum(),
+    );
+    for (index, statement) in statements.iter().enumerate() {
+        let _ = write!(
+            sql,
+            "{}u{index} as (",
+            if index == 0 { "with " } else { ", " }
+        );
+        let mut rest = statement.sql.as_ref();
+        while let Some(at) = rest.find('$') {
+            sql.push_str(&rest[..=at]);
+            rest = &rest[at + 1..];
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            let number: usize = rest[..digits].parse().unwrap_or(0);
+            let _ = write!(sql, "{}", number + params.len());
+            rest = &rest[digits..];
+        }
+        sql.push_str(rest);
+        sql.push_str(" returning 1)");
+        params.extend(statement.params.iter().cloned());
+    }
+    for index in 0..statements.len() {
+        let _ = write!(
+            sql,
+            "{}(select count(*) from u{index})",
+            if index == 0 { " select " } else { ", " }
+        );
+    }
+    Statement {
+        sql: sql.into(),
+        params,
+    }
 }
 
 /// Prepared statements one rusqlite connection keeps: the write path's statements, with
@@ -176,6 +258,8 @@ pub(crate) const STATEMENT_CACHE: usize = 256;
 impl Exec for rusqlite::Connection {
     const LOCK_ORDER: &'static str = "select state, version from orders where id = $1";
     const BUYER_LOCK: &'static str = "";
+    const UNIT_AS_ONE_STATEMENT: bool = false;
+    const METRIC_SHARDS: u64 = 1;
 
     async fn execute(&mut self, statement: &Statement<'_>) -> Result<u64, StoreError> {
         let mut prepared = self.prepare_cached(&statement.sql)?;
@@ -258,6 +342,34 @@ pub(crate) fn ready<T>(future: impl Future<Output = T>) -> T {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_unit_becomes_one_statement_with_its_parameters_renumbered() {
+        let unit = [
+            Statement::new("update t set a = $1 where id = $2")
+                .bind(1)
+                .bind("x"),
+            Statement::new("insert into u (a, b) values ($2, $1), ($1, $10)")
+                .bind(2)
+                .bind(3),
+        ];
+        let one = one_statement(&unit);
+        assert_eq!(
+            one.sql,
+            "with u0 as (update t set a = $1 where id = $2 returning 1), \
+             u1 as (insert into u (a, b) values ($4, $3), ($3, $12) returning 1) \
+             select (select count(*) from u0), (select count(*) from u1)"
+        );
+        assert_eq!(
+            one.params,
+            vec![
+                Value::Int(1),
+                Value::from("x"),
+                Value::Int(2),
+                Value::Int(3)
+            ]
+        );
+    }
 
     #[test]
     fn parameters_bind_by_number_whatever_their_order() {

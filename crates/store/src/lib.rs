@@ -511,6 +511,16 @@ pub(crate) enum Write {
     },
 }
 
+impl Write {
+    /// The order written to.
+    pub(crate) fn order_id(&self) -> OrderId {
+        match self {
+            Write::Decide { order_id, .. } => *order_id,
+            Write::Append { batch, .. } => batch.order.id,
+        }
+    }
+}
+
 /// A request's claim on its idempotency key, made before the request runs (or, with
 /// [`Store::transact_claimed`], in the same commit as its command).
 #[derive(Clone, Debug)]

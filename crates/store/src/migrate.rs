@@ -45,6 +45,11 @@ pub const SQLITE: &[Migration] = &[
         name: "web",
         sql: include_str!("../migrations/sqlite/0007_web.sql"),
     },
+    Migration {
+        version: 8,
+        name: "metric_shards",
+        sql: include_str!("../migrations/sqlite/0008_metric_shards.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -82,6 +87,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 7,
         name: "web",
         sql: include_str!("../migrations/postgres/0007_web.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "metric_shards",
+        sql: include_str!("../migrations/postgres/0008_metric_shards.sql"),
     },
 ];
 

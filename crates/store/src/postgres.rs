@@ -6,7 +6,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 
 use crate::StoreError;
 
@@ -26,7 +26,14 @@ impl PostgresStore {
     pub async fn open(url: &str, options: &crate::StoreOptions) -> Result<Self, StoreError> {
         let statement_timeout = format!("{}ms", options.statement_timeout_ms.max(1));
         let lock_timeout = format!("{}ms", options.lock_timeout_ms.max(1));
-        let connect = PgConnectOptions::from_str(url)?.options([
+        let mut connect = PgConnectOptions::from_str(url)?;
+        if on_this_machine(&connect) && !ssl_mode_chosen(url) {
+            // Encryption over loopback protects nothing (whoever can read it is root here)
+            // and costs CPU at both ends of every statement; elsewhere the driver's default
+            // stands: TLS when the server offers it.
+            connect = connect.ssl_mode(PgSslMode::Disable);
+        }
+        let connect = connect.options([
             ("statement_timeout", statement_timeout.as_str()),
             ("lock_timeout", lock_timeout.as_str()),
         ]);
@@ -80,17 +87,77 @@ impl PostgresStore {
         Ok(committed)
     }
 
-    /// The claim commits on its own first, then the write runs in its own transaction: a
-    /// refused command must leave the key claimed (so that its refusal is stored as the
-    /// key's answer), which a shared transaction would roll back with it.
+    /// The claim and the command in one transaction, the claim made by the statement that
+    /// locks the order. A refusal commits the claim alone (nothing else was written), so
+    /// that the refusal is stored as the key's answer; a failure rolls both back, and the
+    /// key is free for a retry. A key not free is rolled back and asked about on its own.
     async fn write_claimed(
         &self,
         write: crate::Write,
         claim: crate::Reservation,
     ) -> Result<crate::Committed, StoreError> {
-        match self.reserve(claim).await? {
-            crate::IdempotencyBegin::Started => self.write(write).await,
-            other => Err(StoreError::KeyUsed(other)),
+        let mut tx = self.pool.begin().await?;
+        let Some(before) = crate::write::claim_and_lock(&mut *tx, write.order_id(), &claim).await?
+        else {
+            tx.rollback().await?;
+            return match self.reserve(claim).await? {
+                // Taken over from a request that went quiet.
+                crate::IdempotencyBegin::Started => self.write(write).await,
+                other => Err(StoreError::KeyUsed(other)),
+            };
+        };
+        match crate::write::perform_loaded(&mut *tx, write, before).await {
+            Ok(committed) => {
+                tx.commit().await?;
+                Ok(committed)
+            }
+            Err(StoreError::Rejected(rejection)) => {
+                tx.commit().await?;
+                Err(StoreError::Rejected(rejection))
+            }
+            Err(error) => Err(error),
+        }
+    }
+}
+
+/// Whether the database is on this machine: a loopback address or a Unix socket.
+fn on_this_machine(connect: &PgConnectOptions) -> bool {
+    let host = connect.get_host();
+    host == "localhost"
+        || host.starts_with('/')
+        || host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|address| address.is_loopback())
+}
+
+/// Whether the operator chose a TLS mode: `sslmode` in the URL, or `PGSSLMODE`.
+fn ssl_mode_chosen(url: &str) -> bool {
+    let query = url.split_once('?').map_or("", |(_, query)| query);
+    query.split('&').any(|pair| pair.starts_with("sslmode="))
+        || std::env::var_os("PGSSLMODE").is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use super::*;
+
+    #[test]
+    fn tls_is_left_out_only_for_a_database_on_this_machine_when_nobody_chose() {
+        let here = |url: &str| on_this_machine(&PgConnectOptions::from_str(url).expect("url"));
+        assert!(here("postgres://postgres@127.0.0.1:5432/test"));
+        assert!(here("postgres://postgres@localhost/test"));
+        assert!(here("postgres://postgres@[::1]:5432/test"));
+        assert!(!here("postgres://postgres@db.example.com/test"));
+        assert!(!here("postgres://postgres@10.0.0.7/test"));
+        assert!(ssl_mode_chosen("postgres://127.0.0.1/test?sslmode=require"));
+        assert!(ssl_mode_chosen(
+            "postgres://127.0.0.1/test?application_name=x&sslmode=prefer"
+        ));
+        if std::env::var_os("PGSSLMODE").is_none() {
+            assert!(!ssl_mode_chosen("postgres://127.0.0.1/test"));
         }
     }
 }
@@ -114,6 +181,8 @@ crate::backend::store_impl! {
         update outbox as m set claimed_until = $1, updated_at = $2 from ready where m.id = ready.id \
         returning m.id, m.order_id, m.topic, m.dedupe_key, m.payload, m.attempts, m.first_failed_at",
     buyer_lock: "select pg_advisory_xact_lock(hashtext($1))",
+    unit_as_one_statement: true,
+    metric_shards: 32,
     migrations: crate::migrate::POSTGRES,
     migration_lock: "select pg_advisory_xact_lock(7263541)",
 }

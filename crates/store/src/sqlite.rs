@@ -643,6 +643,8 @@ crate::backend::store_impl! {
         order by o.id limit $3) \
         returning id, order_id, topic, dedupe_key, payload, attempts, first_failed_at",
     buyer_lock: "",
+    unit_as_one_statement: false,
+    metric_shards: 1,
     migrations: crate::migrate::SQLITE,
     migration_lock: "",
 }

@@ -20,12 +20,23 @@ pub(crate) async fn perform<E: Exec>(
     connection: &mut E,
     write: Write,
 ) -> Result<Committed, StoreError> {
+    let before = load_order(connection, write.order_id(), E::LOCK_ORDER).await?;
+    perform_loaded(connection, write, before).await
+}
+
+/// [`perform`] with the order already read (and locked). A refusal
+/// ([`StoreError::Rejected`]) comes before anything is written: the caller may commit what
+/// it did before (a key's claim) without the command.
+pub(crate) async fn perform_loaded<E: Exec>(
+    connection: &mut E,
+    write: Write,
+    before: Option<Order>,
+) -> Result<Committed, StoreError> {
     match write {
         Write::Decide {
             order_id,
             mut decide,
         } => {
-            let before = load_order(connection, order_id, E::LOCK_ORDER).await?;
             // A panic is a bug in one decision: it fails this command alone, not the
             // other commands sharing its transaction, nor the writer.
             let decided =
@@ -48,7 +59,6 @@ pub(crate) async fn perform<E: Exec>(
             expected_version,
             batch,
         } => {
-            let before = load_order(connection, batch.order.id, E::LOCK_ORDER).await?;
             let version = before.as_ref().map_or(0, |order| order.version);
             if version != expected_version {
                 return Err(StoreError::Conflict);
@@ -56,6 +66,44 @@ pub(crate) async fn perform<E: Exec>(
             let events = write_batch(connection, before.as_ref(), &batch).await?;
             Ok(committed(*batch, events))
         }
+    }
+}
+
+/// PostgreSQL: claims the idempotency key and reads the order locked, in one statement
+/// (one round trip instead of two, and the claim commits with the command). `None` when
+/// the key was not free: [`reserve_key`] then says why, after a rollback.
+pub(crate) async fn claim_and_lock<E: Exec>(
+    connection: &mut E,
+    order_id: OrderId,
+    claim: &Reservation,
+) -> Result<Option<Option<Order>>, StoreError> {
+    let row = connection
+        .fetch_optional(
+            &Statement::new(
+                "with claim as (insert into idempotency_keys (account_id, key, fingerprint, owner, status, response, created_at, updated_at) \
+                 values ($2, $3, $4, $5, null, null, $6, $6) on conflict (account_id, key) do nothing returning 1) \
+                 select (select count(*) from claim), o.state, o.version from (select 1) as one \
+                 left join lateral (select state, version from orders where id = $1 for update) as o on true",
+            )
+            .bind(order_id.to_string())
+            .bind(claim.account_id.to_string())
+            .bind(&claim.key)
+            .bind(&claim.fingerprint)
+            .bind(&claim.owner)
+            .bind(micros(claim.now)),
+            &[Column::Int, Column::OptText, Column::OptInt],
+        )
+        .await?
+        .ok_or_else(|| StoreError::Other(anyhow::anyhow!("claiming a key answered no row")))?;
+    let mut row = row;
+    if row.int(0)? != 1 {
+        return Ok(None);
+    }
+    match (row.opt_text(1)?, row.opt_int(2)?) {
+        (Some(state), Some(version)) => {
+            decode_loaded(order_id, &state, version).map(|order| Some(Some(order)))
+        }
+        _ => Ok(Some(None)),
     }
 }
 
@@ -94,8 +142,12 @@ pub(crate) async fn load_order<E: Exec>(
     let Some(mut row) = row else {
         return Ok(None);
     };
-    let order = decode_order(&row.text(0)?)?;
-    let version = row.int(1)?;
+    decode_loaded(order_id, &row.text(0)?, row.int(1)?).map(Some)
+}
+
+/// An order from its stored state and version, checked.
+fn decode_loaded(order_id: OrderId, state: &str, version: i64) -> Result<Order, StoreError> {
+    let order = decode_order(state)?;
     if order.version as i64 != version {
         return Err(StoreError::Other(anyhow::anyhow!(
             "order {order_id}: stored version {version} differs from its state's {}",
@@ -107,7 +159,7 @@ pub(crate) async fn load_order<E: Exec>(
             "order {order_id} as loaded: {broken}"
         )));
     }
-    Ok(Some(order))
+    Ok(order)
 }
 
 pub(crate) fn decode_order(state: &str) -> Result<Order, StoreError> {
@@ -202,25 +254,24 @@ pub(crate) async fn write_idempotency<E: Exec>(
     response: &IdempotentResponse,
     now: i64,
 ) -> Result<(), StoreError> {
-    let stored = connection
-        .execute(
-            &Statement::new(
-                "update idempotency_keys set status = $1, response = $2, updated_at = $3 \
-                 where account_id = $4 and key = $5 and owner = $6 and fingerprint = $7 and status is null",
-            )
-            .bind(i64::from(response.status))
-            .bind(&response.body)
-            .bind(now)
-            .bind(response.account_id.to_string())
-            .bind(&response.key)
-            .bind(&response.owner)
-            .bind(&response.fingerprint),
-        )
-        .await?;
-    if stored != 1 {
-        return Err(StoreError::Conflict);
-    }
-    Ok(())
+    let mut unit = Unit::default();
+    unit.push_changing_one(idempotency_answer(response, now));
+    unit.run(connection).await
+}
+
+/// The statement of [`write_idempotency`]; it changes one row unless the key was taken over.
+fn idempotency_answer<'a>(response: &'a IdempotentResponse, now: i64) -> Statement<'a> {
+    Statement::new(
+        "update idempotency_keys set status = $1, response = $2, updated_at = $3 \
+         where account_id = $4 and key = $5 and owner = $6 and fingerprint = $7 and status is null",
+    )
+    .bind(i64::from(response.status))
+    .bind(&response.body)
+    .bind(now)
+    .bind(response.account_id.to_string())
+    .bind(&response.key)
+    .bind(&response.owner)
+    .bind(&response.fingerprint)
 }
 
 /// Stores the answer of a request that wrote nothing (a refusal) on its key: on the
@@ -254,7 +305,47 @@ pub(crate) async fn store_answer<E: Exec>(
     Ok(())
 }
 
-/// Writes everything one command produced. Runs inside the caller's transaction.
+/// Statements sent to the database together ([`Exec::execute_unit`]: one round trip on
+/// PostgreSQL), and which of them must change exactly one row (otherwise the write lost a
+/// race and is undone as a [`StoreError::Conflict`]). What is pushed must be independent
+/// of what is already in the unit; [`Unit::run`] first when it is not.
+#[derive(Default)]
+pub(crate) struct Unit<'a> {
+    statements: Vec<Statement<'a>>,
+    changing_one: Vec<usize>,
+}
+
+impl<'a> Unit<'a> {
+    fn push(&mut self, statement: Statement<'a>) {
+        self.statements.push(statement);
+    }
+
+    fn push_changing_one(&mut self, statement: Statement<'a>) {
+        self.changing_one.push(self.statements.len());
+        self.statements.push(statement);
+    }
+
+    /// Runs what was pushed, and empties the unit.
+    async fn run<E: Exec>(&mut self, connection: &mut E) -> Result<(), StoreError> {
+        if self.statements.is_empty() {
+            return Ok(());
+        }
+        let counts = connection.execute_unit(&self.statements).await?;
+        if self
+            .changing_one
+            .iter()
+            .any(|&index| counts.get(index) != Some(&1))
+        {
+            return Err(StoreError::Conflict);
+        }
+        self.statements.clear();
+        self.changing_one.clear();
+        Ok(())
+    }
+}
+
+/// Writes everything one command produced. Runs inside the caller's transaction, as one
+/// unit of statements after the checks that must read first.
 async fn write_batch<E: Exec>(
     connection: &mut E,
     before: Option<&Order>,
@@ -273,84 +364,52 @@ async fn write_batch<E: Exec>(
     let rows = projection::rows(before, &batch.events, &batch.order)?;
     let order = &rows.order;
     if let (None, Some(max)) = (before, batch.unpaid_orders_max) {
-        if !E::BUYER_LOCK.is_empty() {
-            connection
-                .execute(&Statement::new(E::BUYER_LOCK).bind(&order.buyer_id))
-                .await?;
-        }
-        let unpaid = connection
-            .fetch_optional(
-                &Statement::new(
-                    "select count(*) from orders where buyer_id = $1 and status = 'awaiting_payment'",
-                )
-                .bind(&order.buyer_id),
-                &[Column::Int],
-            )
-            .await?
-            .map_or(Ok(0), |row| row.int(0))?;
-        if unpaid >= i64::from(max) {
-            return Err(StoreError::Rejected(orderly_domain::Rejection::Conflict {
-                detail: format!(
-                    "you already have {unpaid} unpaid orders, the most allowed; pay or cancel one of them before placing another"
-                ),
-            }));
-        }
+        check_unpaid_orders(connection, &order.buyer_id, max).await?;
     }
+    let mut unit = Unit::default();
     match before {
-        None => {
-            connection
-                .execute(
-                    &Statement::new(
-                        "insert into orders (id, buyer_id, seller_id, status, frozen, currency, total_minor, \
-                         captured_minor, held_minor, released_minor, refunded_minor, version, placed_at, state, created_at, updated_at) \
-                         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)",
-                    )
-                    .bind(&order.id)
-                    .bind(&order.buyer_id)
-                    .bind(&order.seller_id)
-                    .bind(order.status)
-                    .bind(order.frozen)
-                    .bind(order.currency)
-                    .bind(order.total_minor)
-                    .bind(order.captured_minor)
-                    .bind(order.held_minor)
-                    .bind(order.released_minor)
-                    .bind(order.refunded_minor)
-                    .bind(order.version)
-                    .bind(order.placed_at)
-                    .bind(&order.state)
-                    .bind(now),
-                )
-                .await?;
-        }
-        Some(previous) => {
-            let updated = connection
-                .execute(
-                    &Statement::new(
-                        "update orders set status = $1, frozen = $2, captured_minor = $3, held_minor = $4, \
-                         released_minor = $5, refunded_minor = $6, version = $7, state = $8, updated_at = $9 \
-                         where id = $10 and version = $11",
-                    )
-                    .bind(order.status)
-                    .bind(order.frozen)
-                    .bind(order.captured_minor)
-                    .bind(order.held_minor)
-                    .bind(order.released_minor)
-                    .bind(order.refunded_minor)
-                    .bind(order.version)
-                    .bind(&order.state)
-                    .bind(now)
-                    .bind(&order.id)
-                    .bind(previous.version as i64),
-                )
-                .await?;
-            if updated != 1 {
-                return Err(StoreError::Conflict);
-            }
-        }
+        None => unit.push(
+            Statement::new(
+                "insert into orders (id, buyer_id, seller_id, status, frozen, currency, total_minor, \
+                 captured_minor, held_minor, released_minor, refunded_minor, version, placed_at, state, created_at, updated_at) \
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)",
+            )
+            .bind(&order.id)
+            .bind(&order.buyer_id)
+            .bind(&order.seller_id)
+            .bind(order.status)
+            .bind(order.frozen)
+            .bind(order.currency)
+            .bind(order.total_minor)
+            .bind(order.captured_minor)
+            .bind(order.held_minor)
+            .bind(order.released_minor)
+            .bind(order.refunded_minor)
+            .bind(order.version)
+            .bind(order.placed_at)
+            .bind(&order.state)
+            .bind(now),
+        ),
+        Some(previous) => unit.push_changing_one(
+            Statement::new(
+                "update orders set status = $1, frozen = $2, captured_minor = $3, held_minor = $4, \
+                 released_minor = $5, refunded_minor = $6, version = $7, state = $8, updated_at = $9 \
+                 where id = $10 and version = $11",
+            )
+            .bind(order.status)
+            .bind(order.frozen)
+            .bind(order.captured_minor)
+            .bind(order.held_minor)
+            .bind(order.released_minor)
+            .bind(order.refunded_minor)
+            .bind(order.version)
+            .bind(&order.state)
+            .bind(now)
+            .bind(&order.id)
+            .bind(previous.version as i64),
+        ),
     }
-    insert_rows(
-        connection,
+    unit.statements.extend(insert_rows(
         "insert into events (order_id, created_at, seq, at, kind, body) values ",
         "(#, #, #, #, #, #)",
         "",
@@ -364,17 +423,10 @@ async fn write_batch<E: Exec>(
                 .bind(event.kind)
                 .bind(&event.body)
         },
-    )
-    .await?;
-    if rows.deadlines.is_some() {
-        connection
-            .execute(&Statement::new("delete from deadlines where order_id = $1").bind(&order.id))
-            .await?;
-    }
-    write_projection_rows(connection, &rows, now).await?;
-    write_queue(connection, batch, order, now).await?;
-    insert_rows(
-        connection,
+    ));
+    push_projection_rows(&mut unit, &rows, now, E::METRIC_SHARDS);
+    push_queue(connection, &mut unit, batch, order, now).await?;
+    unit.statements.extend(insert_rows(
         "insert into outbox (order_id, topic, dedupe_key, payload, next_attempt_at, created_at, updated_at) values ",
         "(#, #, #, #, #, #, #)",
         " on conflict (dedupe_key) do nothing",
@@ -389,23 +441,20 @@ async fn write_batch<E: Exec>(
                 .bind(now)
                 .bind(now)
         },
-    )
-    .await?;
+    ));
+    // One line per product: the stock updates touch different rows.
     for (product_id, delta) in &batch.stock {
-        connection
-            .execute(
-                &Statement::new(
-                    "update products set stock = stock + $1, updated_at = $2 where id = $3",
-                )
+        unit.push(
+            Statement::new("update products set stock = stock + $1, updated_at = $2 where id = $3")
                 .bind(*delta)
                 .bind(now)
                 .bind(product_id.to_string()),
-            )
-            .await?;
+        );
     }
     if let Some(response) = &batch.idempotency {
-        write_idempotency(connection, response, now).await?;
+        unit.push_changing_one(idempotency_answer(response, now));
     }
+    unit.run(connection).await?;
     let first_seq = before.map_or(1, |order| order.version + 1);
     Ok(batch
         .events
@@ -418,20 +467,68 @@ async fn write_batch<E: Exec>(
         .collect())
 }
 
-/// Deadlines, refunds, new ledger entries and seller metrics of `rows`. When the deadlines
-/// changed, the caller has removed the order's deadline rows (they are rewritten whole).
+/// A new order is refused when its buyer already has `max` unpaid ones, counted under a
+/// lock on the buyer (PostgreSQL) so that concurrent placements cannot pass it together.
+async fn check_unpaid_orders<E: Exec>(
+    connection: &mut E,
+    buyer_id: &str,
+    max: u32,
+) -> Result<(), StoreError> {
+    if !E::BUYER_LOCK.is_empty() {
+        connection
+            .execute(&Statement::new(E::BUYER_LOCK).bind(buyer_id))
+            .await?;
+    }
+    let unpaid = connection
+        .fetch_optional(
+            &Statement::new(
+                "select count(*) from orders where buyer_id = $1 and status = 'awaiting_payment'",
+            )
+            .bind(buyer_id),
+            &[Column::Int],
+        )
+        .await?
+        .map_or(Ok(0), |row| row.int(0))?;
+    if unpaid >= i64::from(max) {
+        return Err(StoreError::Rejected(orderly_domain::Rejection::Conflict {
+            detail: format!(
+                "you already have {unpaid} unpaid orders, the most allowed; pay or cancel one of them before placing another"
+            ),
+        }));
+    }
+    Ok(())
+}
+
+/// Writes the read-model rows of `rows` (see [`push_projection_rows`]) as one unit.
 pub(crate) async fn write_projection_rows<E: Exec>(
     connection: &mut E,
     rows: &Rows,
     now: i64,
 ) -> Result<(), StoreError> {
+    let mut unit = Unit::default();
+    push_projection_rows(&mut unit, rows, now, E::METRIC_SHARDS);
+    unit.run(connection).await
+}
+
+/// Deadlines (when they changed: the order's rows of other kinds removed, its running
+/// ones written over), refunds, new ledger entries and seller metrics of `rows` (added to
+/// the order's shard of each day, out of `metric_shards`). Each
+/// statement touches rows of its own: one table each, or distinct keys (refund numbers,
+/// penalty events, days).
+fn push_projection_rows<'a>(unit: &mut Unit<'a>, rows: &'a Rows, now: i64, metric_shards: u64) {
     let order_id = &rows.order.id;
-    // One statement per table, whatever the number of rows.
-    insert_rows(
-        connection,
+    if let Some(deadlines) = &rows.deadlines {
+        let kinds = deadlines.iter().fold(
+            Statement::new(deadlines_gone_sql(deadlines.len())).bind(order_id),
+            |delete, deadline| delete.bind(deadline.kind),
+        );
+        unit.push(kinds);
+    }
+    unit.statements.extend(insert_rows(
         "insert into deadlines (order_id, kind, due_at, paused, claimed_until, created_at, updated_at) values ",
         "(#, #, #, #, 0, #, #)",
-        "",
+        " on conflict (order_id, kind) do update set due_at = excluded.due_at, paused = excluded.paused, \
+         claimed_until = 0, updated_at = excluded.updated_at",
         rows.deadlines.as_deref().unwrap_or_default(),
         |insert, deadline| {
             insert
@@ -442,61 +539,53 @@ pub(crate) async fn write_projection_rows<E: Exec>(
                 .bind(now)
                 .bind(now)
         },
-    )
-    .await?;
+    ));
     for refund in &rows.refunds {
-        connection
-            .execute(
-                &Statement::new(
-                    "insert into refunds (order_id, number, amount_minor, destination, sent_at, expected_by, overdue_at, flagged_overdue, created_at, updated_at) \
-                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
-                     on conflict (order_id, number) do update set flagged_overdue = excluded.flagged_overdue, updated_at = excluded.updated_at",
-                )
-                .bind(order_id)
-                .bind(refund.number)
-                .bind(refund.amount_minor)
-                .bind(refund.destination)
-                .bind(refund.sent_at)
-                .bind(refund.expected_by)
-                .bind(refund.overdue_at)
-                .bind(refund.flagged_overdue)
-                .bind(now),
+        unit.push(
+            Statement::new(
+                "insert into refunds (order_id, number, amount_minor, destination, sent_at, expected_by, overdue_at, flagged_overdue, created_at, updated_at) \
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+                 on conflict (order_id, number) do update set flagged_overdue = excluded.flagged_overdue, updated_at = excluded.updated_at",
             )
-            .await?;
+            .bind(order_id)
+            .bind(refund.number)
+            .bind(refund.amount_minor)
+            .bind(refund.destination)
+            .bind(refund.sent_at)
+            .bind(refund.expected_by)
+            .bind(refund.overdue_at)
+            .bind(refund.flagged_overdue)
+            .bind(now),
+        );
     }
     if let Some((carrier_key, tracking_number)) = &rows.shipment {
-        connection
-            .execute(
-                &Statement::new(
-                    "insert into shipments (order_id, carrier_key, tracking_number, created_at, updated_at) values ($1, $2, $3, $4, $4) \
-                     on conflict (order_id) do update set carrier_key = excluded.carrier_key, tracking_number = excluded.tracking_number, \
-                     updated_at = excluded.updated_at",
-                )
-                .bind(order_id)
-                .bind(carrier_key)
-                .bind(tracking_number)
-                .bind(now),
+        unit.push(
+            Statement::new(
+                "insert into shipments (order_id, carrier_key, tracking_number, created_at, updated_at) values ($1, $2, $3, $4, $4) \
+                 on conflict (order_id) do update set carrier_key = excluded.carrier_key, tracking_number = excluded.tracking_number, \
+                 updated_at = excluded.updated_at",
             )
-            .await?;
+            .bind(order_id)
+            .bind(carrier_key)
+            .bind(tracking_number)
+            .bind(now),
+        );
     }
     for penalty in &rows.penalties {
-        connection
-            .execute(
-                &Statement::new(
-                    "insert into penalties (seller_id, order_id, event_seq, points, reason, source, created_at, updated_at) \
-                     values ($1, $2, $3, $4, $5, 'automatic', $6, $6) on conflict (order_id, event_seq) do nothing",
-                )
-                .bind(&rows.order.seller_id)
-                .bind(order_id)
-                .bind(penalty.event_seq)
-                .bind(penalty.points)
-                .bind(&penalty.reason)
-                .bind(penalty.at),
+        unit.push(
+            Statement::new(
+                "insert into penalties (seller_id, order_id, event_seq, points, reason, source, created_at, updated_at) \
+                 values ($1, $2, $3, $4, $5, 'automatic', $6, $6) on conflict (order_id, event_seq) do nothing",
             )
-            .await?;
+            .bind(&rows.order.seller_id)
+            .bind(order_id)
+            .bind(penalty.event_seq)
+            .bind(penalty.points)
+            .bind(&penalty.reason)
+            .bind(penalty.at),
+        );
     }
-    insert_rows(
-        connection,
+    unit.statements.extend(insert_rows(
         "insert into ledger_entries (order_id, position, at, debit_account, credit_account, amount_minor, created_at) values ",
         "(#, #, #, #, #, #, #)",
         "",
@@ -511,114 +600,142 @@ pub(crate) async fn write_projection_rows<E: Exec>(
                 .bind(entry.amount_minor)
                 .bind(now)
         },
-    )
-    .await?;
+    ));
+    let shard = metrics_shard(order_id, metric_shards);
     for row in &rows.metrics {
         let metrics = &row.metrics;
-        connection
-            .execute(
-                &Statement::new(
-                    "insert into seller_metrics_daily (seller_id, day, orders, paid_orders, completed_orders, \
-                     seller_fault_cancellations, cancellation_requests, requests_answered, requests_unanswered, \
-                     response_secs_total, shipments, shipments_on_time, disputes_opened, disputes_lost, penalty_points, \
-                     created_at, updated_at) \
-                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16) \
-                     on conflict (seller_id, day) do update set \
-                     orders = seller_metrics_daily.orders + excluded.orders, \
-                     paid_orders = seller_metrics_daily.paid_orders + excluded.paid_orders, \
-                     completed_orders = seller_metrics_daily.completed_orders + excluded.completed_orders, \
-                     seller_fault_cancellations = seller_metrics_daily.seller_fault_cancellations + excluded.seller_fault_cancellations, \
-                     cancellation_requests = seller_metrics_daily.cancellation_requests + excluded.cancellation_requests, \
-                     requests_answered = seller_metrics_daily.requests_answered + excluded.requests_answered, \
-                     requests_unanswered = seller_metrics_daily.requests_unanswered + excluded.requests_unanswered, \
-                     response_secs_total = seller_metrics_daily.response_secs_total + excluded.response_secs_total, \
-                     shipments = seller_metrics_daily.shipments + excluded.shipments, \
-                     shipments_on_time = seller_metrics_daily.shipments_on_time + excluded.shipments_on_time, \
-                     disputes_opened = seller_metrics_daily.disputes_opened + excluded.disputes_opened, \
-                     disputes_lost = seller_metrics_daily.disputes_lost + excluded.disputes_lost, \
-                     penalty_points = seller_metrics_daily.penalty_points + excluded.penalty_points, \
-                     updated_at = excluded.updated_at",
-                )
-                .bind(&row.seller_id)
-                .bind(&row.day)
-                .bind(i64::from(metrics.orders))
-                .bind(i64::from(metrics.paid_orders))
-                .bind(i64::from(metrics.completed_orders))
-                .bind(i64::from(metrics.seller_fault_cancellations))
-                .bind(i64::from(metrics.cancellation_requests))
-                .bind(i64::from(metrics.requests_answered))
-                .bind(i64::from(metrics.requests_unanswered))
-                .bind(metrics.response_secs_total)
-                .bind(i64::from(metrics.shipments))
-                .bind(i64::from(metrics.shipments_on_time))
-                .bind(i64::from(metrics.disputes_opened))
-                .bind(i64::from(metrics.disputes_lost))
-                .bind(i64::from(metrics.penalty_points))
-                .bind(now),
+        unit.push(
+            Statement::new(
+                "insert into seller_metrics_daily (seller_id, day, orders, paid_orders, completed_orders, \
+                 seller_fault_cancellations, cancellation_requests, requests_answered, requests_unanswered, \
+                 response_secs_total, shipments, shipments_on_time, disputes_opened, disputes_lost, penalty_points, \
+                 created_at, updated_at, shard) \
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17) \
+                 on conflict (seller_id, day, shard) do update set \
+                 orders = seller_metrics_daily.orders + excluded.orders, \
+                 paid_orders = seller_metrics_daily.paid_orders + excluded.paid_orders, \
+                 completed_orders = seller_metrics_daily.completed_orders + excluded.completed_orders, \
+                 seller_fault_cancellations = seller_metrics_daily.seller_fault_cancellations + excluded.seller_fault_cancellations, \
+                 cancellation_requests = seller_metrics_daily.cancellation_requests + excluded.cancellation_requests, \
+                 requests_answered = seller_metrics_daily.requests_answered + excluded.requests_answered, \
+                 requests_unanswered = seller_metrics_daily.requests_unanswered + excluded.requests_unanswered, \
+                 response_secs_total = seller_metrics_daily.response_secs_total + excluded.response_secs_total, \
+                 shipments = seller_metrics_daily.shipments + excluded.shipments, \
+                 shipments_on_time = seller_metrics_daily.shipments_on_time + excluded.shipments_on_time, \
+                 disputes_opened = seller_metrics_daily.disputes_opened + excluded.disputes_opened, \
+                 disputes_lost = seller_metrics_daily.disputes_lost + excluded.disputes_lost, \
+                 penalty_points = seller_metrics_daily.penalty_points + excluded.penalty_points, \
+                 updated_at = excluded.updated_at",
             )
-            .await?;
+            .bind(&row.seller_id)
+            .bind(&row.day)
+            .bind(i64::from(metrics.orders))
+            .bind(i64::from(metrics.paid_orders))
+            .bind(i64::from(metrics.completed_orders))
+            .bind(i64::from(metrics.seller_fault_cancellations))
+            .bind(i64::from(metrics.cancellation_requests))
+            .bind(i64::from(metrics.requests_answered))
+            .bind(i64::from(metrics.requests_unanswered))
+            .bind(metrics.response_secs_total)
+            .bind(i64::from(metrics.shipments))
+            .bind(i64::from(metrics.shipments_on_time))
+            .bind(i64::from(metrics.disputes_opened))
+            .bind(i64::from(metrics.disputes_lost))
+            .bind(i64::from(metrics.penalty_points))
+            .bind(now)
+            .bind(shard),
+        );
     }
-    Ok(())
 }
 
-/// The queue rows of one command: new items (a repeated cause is ignored) and the open
-/// items of this order that its events settle.
-async fn write_queue<E: Exec>(
+/// The shard of a seller's daily metrics that an order's commands add to: the same for
+/// all of one order's commands, spread over `shards` by a hash of its id (FNV-1a, stable
+/// across builds and processes).
+fn metrics_shard(order_id: &str, shards: u64) -> i64 {
+    let hash = order_id
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+    (hash % shards.max(1)) as i64
+}
+
+/// Removes an order's deadlines of kinds other than the `kinds` running ones (`$1` the
+/// order, then a parameter per kind).
+fn deadlines_gone_sql(kinds: usize) -> String {
+    use std::fmt::Write as _;
+    let mut sql = String::from("delete from deadlines where order_id = $1");
+    if kinds > 0 {
+        sql.push_str(" and kind not in (");
+        for index in 0..kinds {
+            let _ = write!(sql, "{}${}", if index == 0 { "" } else { ", " }, index + 2);
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// The queue rows of one command: the open items of this order that its events settle,
+/// then new items (a repeated cause is ignored). A settlement sees the items open before
+/// the command, which is what running it before the inserts means; two settlements of one
+/// kind may touch the same item, so the second waits for the unit before it.
+async fn push_queue<'a, E: Exec>(
     connection: &mut E,
-    batch: &Batch,
-    order: &projection::OrderRow,
+    unit: &mut Unit<'a>,
+    batch: &'a Batch,
+    order: &'a projection::OrderRow,
     now: i64,
 ) -> Result<(), StoreError> {
-    for resolution in &batch.queue_resolutions {
-        connection
-            .execute(
-                &Statement::new(
-                    "update queue_items set status = 'done', resolved_at = $1, resolution_note = $2, updated_at = $1 \
-                     where order_id = $3 and kind = $4 and status = 'open' and ($5 = '' or reference = $5)",
-                )
-                .bind(now)
-                .bind(&resolution.note)
-                .bind(&order.id)
-                .bind(&resolution.kind)
-                .bind(resolution.reference.as_deref().unwrap_or_default()),
+    for (index, resolution) in batch.queue_resolutions.iter().enumerate() {
+        if batch.queue_resolutions[..index]
+            .iter()
+            .any(|earlier| earlier.kind == resolution.kind)
+        {
+            unit.run(connection).await?;
+        }
+        unit.push(
+            Statement::new(
+                "update queue_items set status = 'done', resolved_at = $1, resolution_note = $2, updated_at = $1 \
+                 where order_id = $3 and kind = $4 and status = 'open' and ($5 = '' or reference = $5)",
             )
-            .await?;
+            .bind(now)
+            .bind(&resolution.note)
+            .bind(&order.id)
+            .bind(&resolution.kind)
+            .bind(resolution.reference.as_deref().unwrap_or_default()),
+        );
     }
     for item in &batch.queue {
-        connection
-            .execute(
-                &Statement::new(
-                    "insert into queue_items (id, kind, order_id, seller_id, reference, summary, status, due_at, created_at, updated_at) \
-                     values ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $8) on conflict (order_id, kind, reference) do nothing",
-                )
-                .bind(item.id.to_string())
-                .bind(&item.kind)
-                .bind(&order.id)
-                .bind(&order.seller_id)
-                .bind(&item.reference)
-                .bind(&item.summary)
-                .bind(item.due_at.map(micros))
-                .bind(now),
+        unit.push(
+            Statement::new(
+                "insert into queue_items (id, kind, order_id, seller_id, reference, summary, status, due_at, created_at, updated_at) \
+                 values ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $8) on conflict (order_id, kind, reference) do nothing",
             )
-            .await?;
+            .bind(item.id.to_string())
+            .bind(&item.kind)
+            .bind(&order.id)
+            .bind(&order.seller_id)
+            .bind(&item.reference)
+            .bind(&item.summary)
+            .bind(item.due_at.map(micros))
+            .bind(now),
+        );
     }
     if let Some(evidence) = &batch.evidence {
-        connection
-            .execute(
-                &Statement::new(
-                    "insert into evidence_files (id, order_id, filename, content_type, size, data, uploaded_by, created_at) \
-                     values ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(evidence.id.to_string())
-                .bind(&order.id)
-                .bind(&evidence.filename)
-                .bind(&evidence.content_type)
-                .bind(i64::try_from(evidence.bytes.len()).unwrap_or(i64::MAX))
-                .bind(evidence.bytes.as_slice())
-                .bind(&evidence.uploaded_by)
-                .bind(now),
+        unit.push(
+            Statement::new(
+                "insert into evidence_files (id, order_id, filename, content_type, size, data, uploaded_by, created_at) \
+                 values ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
-            .await?;
+            .bind(evidence.id.to_string())
+            .bind(&order.id)
+            .bind(&evidence.filename)
+            .bind(&evidence.content_type)
+            .bind(i64::try_from(evidence.bytes.len()).unwrap_or(i64::MAX))
+            .bind(evidence.bytes.as_slice())
+            .bind(&evidence.uploaded_by)
+            .bind(now),
+        );
     }
     Ok(())
 }
@@ -691,23 +808,20 @@ pub(crate) fn decode_account(mut row: Row) -> Result<crate::Account, StoreError>
 
 /// One multi-row INSERT of `items` (none when there are none): `head`, a `row` template
 /// per item with its parameters bound by `bind`, then `tail` (see [`values_sql`]).
-async fn insert_rows<'a, E: Exec, T>(
-    connection: &mut E,
+fn insert_rows<'a, T>(
     head: &str,
     row: &str,
     tail: &str,
     items: &'a [T],
     bind: impl Fn(Statement<'a>, &'a T) -> Statement<'a>,
-) -> Result<(), StoreError> {
+) -> Option<Statement<'a>> {
     if items.is_empty() {
-        return Ok(());
+        return None;
     }
-    let insert = items.iter().fold(
+    Some(items.iter().fold(
         Statement::new(values_sql(head, row, items.len(), tail)),
         bind,
-    );
-    connection.execute(&insert).await?;
-    Ok(())
+    ))
 }
 
 /// `head`, then `rows` copies of the `row` template separated by commas, each `#` in them
@@ -737,6 +851,38 @@ pub(crate) fn values_sql(head: &str, row: &str, rows: usize, tail: &str) -> Stri
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_order_adds_to_one_shard_of_its_sellers_metrics() {
+        let ids: Vec<String> = (0..64)
+            .map(|n| format!("0193a2b4-0000-7000-8000-{n:012x}"))
+            .collect();
+        let shards: std::collections::BTreeSet<i64> =
+            ids.iter().map(|id| super::metrics_shard(id, 16)).collect();
+        assert!(shards.iter().all(|shard| (0..16).contains(shard)));
+        assert!(
+            shards.len() > 8,
+            "64 orders spread over {} of 16 shards",
+            shards.len()
+        );
+        assert_eq!(
+            super::metrics_shard(&ids[0], 16),
+            super::metrics_shard(&ids[0], 16)
+        );
+        assert!(ids.iter().all(|id| super::metrics_shard(id, 1) == 0));
+    }
+
+    #[test]
+    fn deadlines_of_other_kinds_go() {
+        assert_eq!(
+            super::deadlines_gone_sql(0),
+            "delete from deadlines where order_id = $1"
+        );
+        assert_eq!(
+            super::deadlines_gone_sql(2),
+            "delete from deadlines where order_id = $1 and kind not in ($2, $3)"
+        );
+    }
+
     #[test]
     fn rows_are_numbered_on() {
         assert_eq!(
