@@ -722,6 +722,30 @@ impl App {
             .await
     }
 
+    /// Runs one command that the caller asked for as `action` (an API route), now: who may
+    /// see the order and whether their role ever takes `action` are checked on the order
+    /// the command decides on, in its transaction, before the command's own rules. The
+    /// order is read once.
+    pub async fn command_as(
+        &self,
+        actor: Actor,
+        order_id: OrderId,
+        action: orderly_domain::Action,
+        command: Command,
+        idempotency: Option<Idempotency>,
+    ) -> Result<Committed, AppError> {
+        self.command_with(
+            actor,
+            order_id,
+            Some(action),
+            command,
+            idempotency,
+            self.now(),
+            None,
+        )
+        .await
+    }
+
     async fn command_at(
         &self,
         actor: Actor,
@@ -730,16 +754,18 @@ impl App {
         idempotency: Option<Idempotency>,
         now: Timestamp,
     ) -> Result<Committed, AppError> {
-        self.command_with(actor, order_id, command, idempotency, now, None)
+        self.command_with(actor, order_id, None, command, idempotency, now, None)
             .await
     }
 
-    /// A command, with the bytes of the evidence file it records (if any) written in its
-    /// transaction.
+    /// A command (asked for as `action`, when it came through an API route), with the
+    /// bytes of the evidence file it records (if any) written in its transaction.
+    #[allow(clippy::too_many_arguments)]
     async fn command_with(
         &self,
         actor: Actor,
         order_id: OrderId,
+        action: Option<orderly_domain::Action>,
         command: Command,
         idempotency: Option<Idempotency>,
         now: Timestamp,
@@ -757,6 +783,9 @@ impl App {
                 claim,
                 Box::new(move |order: Option<&Order>| {
                     let order = order.ok_or(Rejection::NotFound)?;
+                    if let Some(action) = action {
+                        orderly_domain::order::decide::authorize(order, action, actor)?;
+                    }
                     let decision =
                         orderly_domain::decide(order, command.clone(), actor, now, &policy)?;
                     let mut batch = to_batch(
@@ -928,6 +957,7 @@ impl App {
         self.command_with(
             actor,
             order_id,
+            None,
             command,
             idempotency,
             self.now(),

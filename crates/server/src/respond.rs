@@ -164,6 +164,29 @@ pub async fn command(
     .await
 }
 
+/// Runs a command asked for as `action` through an order's action route: whether the
+/// caller may see the order and take the action is checked in the command, on the order
+/// it decides on (see [`orderly_app::App::command_as`]).
+#[allow(clippy::too_many_arguments)]
+pub async fn action(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    request: RequestKey<'_>,
+    order_id: OrderId,
+    action: orderly_domain::Action,
+    command: Command,
+    render: Render,
+) -> Response {
+    let actor = caller.actor();
+    committed(state, caller, headers, request, render, |idempotency| {
+        state
+            .app
+            .command_as(actor, order_id, action, command, idempotency)
+    })
+    .await
+}
+
 /// Places an order (its answer stored atomically like a command's).
 pub async fn place(
     state: &AppState,

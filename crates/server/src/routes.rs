@@ -1017,21 +1017,28 @@ macro_rules! order_action {
             body: Body,
         ) -> Response {
             let action: orderly_domain::Action = $action;
-            let order_id = match authorize_order(&state, &caller, &id, action.roles(), action.code()).await {
-                Ok(order_id) => order_id,
-                Err(error) => return error.into_response(),
-            };
-            let parsed = (|| -> Result<Command, ApiError> {
+            let parsed = (|| -> Result<(OrderId, Command), ApiError> {
+                let order_id = order_id(&id)?;
                 let $input: $body = body.parse()?;
-                Ok($command)
+                crate::extract::idempotency_key(&headers)?;
+                Ok((order_id, $command))
             })();
-            let command = match parsed {
-                Ok(command) => command,
-                Err(error) => return error.into_response(),
+            let (order_id, command) = match parsed {
+                Ok(parsed) => parsed,
+                // Who may see the order and take the action goes first (404, then 403),
+                // then what the request says (400/422): on the order read here. A request
+                // that says nothing wrong is authorized in its command, on the order it
+                // decides on (one read).
+                Err(error) => {
+                    return match authorize_order(&state, &caller, &id, action.roles(), action.code()).await {
+                        Err(refused) => refused.into_response(),
+                        Ok(_) => error.into_response(),
+                    };
+                }
             };
             let render = order_render(&state, &caller, $status);
             let request = RequestKey::post(&uri, &body);
-            respond::command(&state, &caller, &headers, request, order_id, command, render).await
+            respond::action(&state, &caller, &headers, request, order_id, action, command, render).await
         }
     };
 }

@@ -702,6 +702,18 @@ pub fn check(
     now: Timestamp,
     policy: &Policy,
 ) -> Result<(), Rejection> {
+    authorize(order, action, actor)?;
+    // A frozen order: nobody but an admin can change it (SPEC 2 and 15.11).
+    if order.frozen && action.changes_state() && actor.role() != Role::Admin {
+        return Err(Rejection::OrderFrozen);
+    }
+    state_rule(order, action, now, policy)
+}
+
+/// Whether `actor` may take `action` on the order at all, whatever its state: a stranger
+/// to the order is told it does not exist (SPEC 1), a role that never takes the action is
+/// refused.
+pub fn authorize(order: &Order, action: Action, actor: Actor) -> Result<(), Rejection> {
     if !can_see(order, actor) {
         return Err(Rejection::NotFound);
     }
@@ -712,11 +724,7 @@ pub fn check(
             allowed: action.roles_text(),
         });
     }
-    // A frozen order: nobody but an admin can change it (SPEC 2 and 15.11).
-    if order.frozen && action.changes_state() && actor.role() != Role::Admin {
-        return Err(Rejection::OrderFrozen);
-    }
-    state_rule(order, action, now, policy)
+    Ok(())
 }
 
 /// Buyers and sellers see their own orders; admins and the system see every order.

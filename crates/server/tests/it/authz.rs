@@ -284,3 +284,79 @@ async fn every_route_times_every_role_times_own_foreign_and_missing_order() {
     })
     .await;
 }
+
+/// An action's checks come in one order whether or not the request is well formed: who may
+/// see the order (404), then whether the role ever takes the action (403), then the body
+/// (422), then the order's state. A well-formed request is authorized inside its command,
+/// a malformed one on a read of the order first; both must agree, and a stranger's keyed
+/// retry must learn no more than the first try.
+#[tokio::test]
+async fn an_action_refuses_a_stranger_then_a_role_then_a_body_in_that_order() {
+    on_each_backend(async |market: &Market| {
+        let app = &market.app;
+        let order = market.verified().await;
+        let path = format!("/api/v1/orders/{order}/cancel");
+        let well_formed = json!({"reason": "no_longer_needed"});
+        let malformed = json!({"reason": 7});
+        let version = || async {
+            app.get(&market.buyer, &format!("/api/v1/orders/{order}"))
+                .await
+                .body["version"]
+                .clone()
+        };
+        let before = version().await;
+        for body in [&well_formed, &malformed] {
+            for stranger in [&market.other_buyer, &market.other_seller] {
+                let reply = app
+                    .request("POST", &path, Some(stranger), Some(body), None)
+                    .await;
+                assert_eq!(
+                    (reply.status, reply.code()),
+                    (404, "not_found"),
+                    "a stranger, {body}: {reply:?}"
+                );
+            }
+            let reply = app
+                .request("POST", &path, Some(&market.seller), Some(body), None)
+                .await;
+            assert_eq!(
+                (reply.status, reply.code()),
+                (403, "forbidden"),
+                "the seller, {body}: {reply:?}"
+            );
+        }
+        for _ in 0..2 {
+            let reply = app
+                .request(
+                    "POST",
+                    &path,
+                    Some(&market.other_buyer),
+                    Some(&well_formed),
+                    Some("stranger-cancel"),
+                )
+                .await;
+            assert_eq!(
+                (reply.status, reply.code()),
+                (404, "not_found"),
+                "a stranger's keyed try: {reply:?}"
+            );
+        }
+        assert_eq!(
+            version().await,
+            before,
+            "nothing a stranger or a wrong role sent changed the order"
+        );
+        let reply = app
+            .request("POST", &path, Some(&market.buyer), Some(&malformed), None)
+            .await;
+        assert_eq!(
+            reply.status, 422,
+            "the buyer's malformed request: {reply:?}"
+        );
+        let reply = app
+            .request("POST", &path, Some(&market.buyer), Some(&well_formed), None)
+            .await;
+        assert_eq!(reply.status, 202, "the buyer's request: {reply:?}");
+    })
+    .await;
+}
