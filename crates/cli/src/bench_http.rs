@@ -154,9 +154,11 @@ pub async fn run(
     clients: usize,
     seconds: u64,
     servers: usize,
+    sellers: usize,
 ) -> anyhow::Result<()> {
     let clients = clients.clamp(1, 1_024);
     let servers = servers.clamp(1, 16);
+    let sellers = sellers.clamp(1, clients);
     if servers > 1 && !db.as_deref().is_some_and(|db| db.starts_with("postgres")) {
         anyhow::bail!(
             "several servers share one database on PostgreSQL only: give --db postgres://…"
@@ -165,7 +167,7 @@ pub async fn run(
     let temp = std::env::temp_dir().join(format!("orderly-bench-http-{}", std::process::id()));
     std::fs::create_dir_all(&temp)?;
     let url = db.unwrap_or_else(|| format!("sqlite://{}", temp.join("orderly.db").display()));
-    let outcome = measure(&url, &temp, clients, seconds, servers).await;
+    let outcome = measure(&url, &temp, clients, seconds, servers, sellers).await;
     if outcome.is_ok() && url.starts_with("sqlite:") {
         let _ = std::fs::remove_dir_all(&temp);
     } else {
@@ -184,6 +186,7 @@ async fn measure(
     clients: usize,
     seconds: u64,
     servers: usize,
+    sellers: usize,
 ) -> anyhow::Result<()> {
     // Several servers on one database (PostgreSQL): client `i` talks to server `i mod n`.
     let fleet = (0..servers)
@@ -209,7 +212,7 @@ async fn measure(
         .build()?;
     let base = bases[0].clone();
 
-    // The marketplace, through the API: one seller with a product that never runs out,
+    // The marketplace, through the API: sellers each with a product that never runs out,
     // one buyer per client.
     let account = async |role: &str, name: String| -> anyhow::Result<String> {
         let created: Value = client
@@ -223,23 +226,27 @@ async fn measure(
             .await?;
         Ok(created["token"].as_str().unwrap_or_default().to_owned())
     };
-    let seller = account("seller", "Bench Store".into()).await?;
-    let product: Value = client
-        .post(format!("{base}/api/v1/products"))
-        .bearer_auth(&seller)
-        .json(&json!({
-            "title": "Bench item",
-            "price": {"amount": 1_000, "currency": "EUR"},
-            "shipping_fee": {"amount": 100, "currency": "EUR"},
-            "stock": orderly_app::service::STOCK_MAX,
-            "processing_days": 5,
-        }))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let product = product["id"].as_str().unwrap_or_default().to_owned();
+    let mut shops = Vec::with_capacity(sellers);
+    for index in 0..sellers {
+        let seller = account("seller", format!("Bench Store {index}")).await?;
+        let product: Value = client
+            .post(format!("{base}/api/v1/products"))
+            .bearer_auth(&seller)
+            .json(&json!({
+                "title": "Bench item",
+                "price": {"amount": 1_000, "currency": "EUR"},
+                "shipping_fee": {"amount": 100, "currency": "EUR"},
+                "stock": orderly_app::service::STOCK_MAX,
+                "processing_days": 5,
+            }))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let product = product["id"].as_str().unwrap_or_default().to_owned();
+        shops.push((seller, product));
+    }
     let mut buyers = Vec::with_capacity(clients);
     for index in 0..clients {
         buyers.push(account("buyer", format!("Bench buyer {index}")).await?);
@@ -280,8 +287,7 @@ async fn measure(
         let client = client.clone();
         let base = bases[index % servers].clone();
         let buyer = buyers[index].clone();
-        let seller = seller.clone();
-        let product = product.clone();
+        let (seller, product) = shops[index % sellers].clone();
         move |round| {
             let story = Story {
                 client: client.clone(),
@@ -309,12 +315,13 @@ async fn measure(
         cpu.as_secs_f64() * 1e6 / phase.latencies.len().max(1) as f64
     };
     println!(
-        "backend {}, {clients} clients, {seconds} s per phase, {}",
+        "backend {}, {clients} clients, {sellers} seller{} with a product each, {seconds} s per phase, {}",
         if url.starts_with("sqlite:") {
             "sqlite (synchronous=FULL)"
         } else {
             "postgres"
         },
+        if sellers == 1 { "" } else { "s" },
         if servers == 1 {
             "server in its own process".to_owned()
         } else {

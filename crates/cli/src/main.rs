@@ -187,6 +187,11 @@ enum Bench {
         /// over them.
         #[arg(long, default_value_t = 1)]
         servers: usize,
+        /// Sellers, each with one product, the clients spread over them. One (the default)
+        /// is a single hot seller and product that every command touches; more measure a
+        /// market where commands of different orders do not meet on a row.
+        #[arg(long, default_value_t = 1)]
+        sellers: usize,
     },
 }
 
@@ -322,8 +327,9 @@ fn main() -> std::process::ExitCode {
                     clients,
                     seconds,
                     servers,
+                    sellers,
                 },
-        } => block_on(bench_http::run(db, clients, seconds, servers)),
+        } => block_on(bench_http::run(db, clients, seconds, servers, sellers)),
         Commands::Bench {
             what:
                 Bench::Store {
