@@ -150,6 +150,11 @@ impl Opener {
         connection.busy_timeout(self.busy_timeout)?;
         connection.pragma_update(None, "synchronous", self.synchronous)?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
+        // The savepoint journal of the commands in a group commit stays in memory: spilled
+        // to a temporary file (past 64 KiB, about one command's pages) it cost the writer
+        // three to four times the writes of the WAL itself. A crash loses nothing by it:
+        // the journal only serves to undo a command inside its uncommitted group.
+        connection.pragma_update(None, "temp_store", "MEMORY")?;
         connection.set_prepared_statement_cache_capacity(crate::exec::STATEMENT_CACHE);
         Ok(connection)
     }
