@@ -63,6 +63,72 @@ async fn approve_and_withdraw_race_and_exactly_one_wins() {
     .await;
 }
 
+/// The same race with an `Idempotency-Key` on every contender's request, as careful
+/// clients send them: one wins, and every loser is refused by the order's state, not told
+/// that its own key is in flight. (Deciding outside the writer and checking the version
+/// after the claim, tried for issue 11, failed exactly this: the stale decision's claim
+/// stayed behind and its retry in the writer found its own key in flight.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keyed_contenders_race_and_each_loser_is_refused_by_the_order_not_its_key() {
+    on_each_backend(async |store: Arc<dyn Store>, backend| {
+        let now = start();
+        for race in 0..RACES {
+            let order_id = requested_order(store.as_ref(), now).await;
+            let mut tasks = Vec::new();
+            for contender in 0..CONTENDERS {
+                let store = store.clone();
+                tasks.push(tokio::spawn(async move {
+                    let (actor, account, command) = if contender % 2 == 0 {
+                        (Actor::Seller(SELLER), SELLER, Command::ApproveCancellation)
+                    } else {
+                        (Actor::Buyer(BUYER), BUYER, Command::WithdrawCancellation)
+                    };
+                    let claim = orderly_store::Reservation {
+                        account_id: account,
+                        key: format!("race-{race}-{contender}"),
+                        fingerprint: format!("POST {contender}"),
+                        owner: format!("owner-{race}-{contender}"),
+                        now,
+                        stale_secs: 60,
+                    };
+                    let policy = Policy::default();
+                    store
+                        .transact_claimed(
+                            order_id,
+                            claim,
+                            Box::new(move |order| {
+                                let order = order.ok_or(orderly_domain::Rejection::NotFound)?;
+                                orderly_domain::decide(order, command.clone(), actor, now, &policy)
+                                    .map(batch)
+                            }),
+                        )
+                        .await
+                }));
+            }
+            let mut wins = 0;
+            for task in tasks {
+                match task.await.expect("task") {
+                    Ok(_) => wins += 1,
+                    Err(StoreError::Rejected(rejection)) => {
+                        assert_eq!(
+                            rejection.code(),
+                            "invalid_transition",
+                            "{backend}: {rejection}"
+                        )
+                    }
+                    Err(other) => panic!("{backend}: a loser got {other:?} instead of a refusal"),
+                }
+            }
+            assert_eq!(wins, 1, "{backend}: exactly one contender wins");
+        }
+        assert_eq!(
+            store.check_integrity().await.expect("integrity").problems,
+            Vec::<String>::new()
+        );
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn optimistic_writers_on_one_version_conflict_and_only_one_lands() {
     on_each_backend(async |store: Arc<dyn Store>, backend| {
