@@ -984,14 +984,7 @@ pub(crate) async fn authorize_order(
         return Err(ApiError::Rejected(Rejection::Forbidden {
             action,
             role: caller.role(),
-            allowed: match roles {
-                [Role::Buyer] => "the buyer",
-                [Role::Seller] => "the seller",
-                [Role::Admin] => "platform admins",
-                [Role::Buyer, Role::Seller] => "the buyer or the seller",
-                [Role::Seller, Role::Admin] => "the seller or platform admins",
-                _ => "other roles",
-            },
+            allowed: orderly_domain::order::command::roles_text(roles),
         }));
     }
     Ok(order_id)

@@ -77,7 +77,7 @@ pub(crate) async fn claim_and_lock<E: Exec>(
     order_id: OrderId,
     claim: &Reservation,
 ) -> Result<Option<Option<Order>>, StoreError> {
-    let row = connection
+    let mut row = connection
         .fetch_optional(
             &Statement::new(
                 "with claim as (insert into idempotency_keys (account_id, key, fingerprint, owner, status, response, created_at, updated_at) \
@@ -95,7 +95,6 @@ pub(crate) async fn claim_and_lock<E: Exec>(
         )
         .await?
         .ok_or_else(|| StoreError::Other(anyhow::anyhow!("claiming a key answered no row")))?;
-    let mut row = row;
     if row.int(0)? != 1 {
         return Ok(None);
     }
@@ -310,7 +309,7 @@ pub(crate) async fn store_answer<E: Exec>(
 /// race and is undone as a [`StoreError::Conflict`]). What is pushed must be independent
 /// of what is already in the unit; [`Unit::run`] first when it is not.
 #[derive(Default)]
-pub(crate) struct Unit<'a> {
+struct Unit<'a> {
     statements: Vec<Statement<'a>>,
     changing_one: Vec<usize>,
 }

@@ -381,23 +381,7 @@ impl Action {
 
     /// The roles as words, for the sentence of a 403.
     pub fn roles_text(self) -> &'static str {
-        match self.roles() {
-            [Role::Buyer] => "the buyer",
-            [Role::Seller] => "the seller",
-            [Role::Admin] => "platform admins",
-            [Role::Buyer, Role::Seller] => "the buyer or the seller",
-            [Role::Seller, Role::Admin] => "the seller or platform admins",
-            [Role::Buyer, Role::Admin] => "the buyer or platform admins",
-            [Role::Admin, Role::Provider] => "platform admins or the provider",
-            [Role::Seller, Role::Admin, Role::Provider] => {
-                "the seller, platform admins or the carrier"
-            }
-            [Role::Buyer, Role::Admin, Role::Provider] => {
-                "the buyer, platform admins or the payment provider"
-            }
-            [Role::Provider] => "the carrier",
-            _ => "other roles",
-        }
+        roles_text(self.roles())
     }
 
     /// Whether it changes the order's state. Messages, "order again", evidence, contacting
@@ -620,5 +604,24 @@ impl Command {
                 location: Some("Leipzig hub".into()),
             },
         }
+    }
+}
+
+/// Roles as words, for the sentence of a 403: who may do what was refused.
+pub fn roles_text(roles: &[Role]) -> &'static str {
+    match roles {
+        [Role::Buyer] => "the buyer",
+        [Role::Seller] => "the seller",
+        [Role::Admin] => "platform admins",
+        [Role::Buyer, Role::Seller] => "the buyer or the seller",
+        [Role::Seller, Role::Admin] => "the seller or platform admins",
+        [Role::Buyer, Role::Admin] => "the buyer or platform admins",
+        [Role::Admin, Role::Provider] => "platform admins or the provider",
+        [Role::Seller, Role::Admin, Role::Provider] => "the seller, platform admins or the carrier",
+        [Role::Buyer, Role::Admin, Role::Provider] => {
+            "the buyer, platform admins or the payment provider"
+        }
+        [Role::Provider] => "the carrier",
+        _ => "other roles",
     }
 }
