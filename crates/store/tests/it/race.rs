@@ -31,20 +31,7 @@ async fn approve_and_withdraw_race_and_exactly_one_wins() {
                 }));
             }
             // Act
-            let mut wins = 0;
-            for task in tasks {
-                match task.await.expect("task") {
-                    Ok(_) => wins += 1,
-                    Err(StoreError::Rejected(rejection)) => {
-                        assert_eq!(
-                            rejection.code(),
-                            "invalid_transition",
-                            "{backend}: {rejection}"
-                        )
-                    }
-                    Err(other) => panic!("{backend}: a loser got {other:?} instead of a refusal"),
-                }
-            }
+            let wins = wins(tasks, backend.name).await;
             // Assert
             assert_eq!(wins, 1, "{backend}: exactly one contender wins");
             let order = store
@@ -105,20 +92,7 @@ async fn keyed_contenders_race_and_each_loser_is_refused_by_the_order_not_its_ke
                         .await
                 }));
             }
-            let mut wins = 0;
-            for task in tasks {
-                match task.await.expect("task") {
-                    Ok(_) => wins += 1,
-                    Err(StoreError::Rejected(rejection)) => {
-                        assert_eq!(
-                            rejection.code(),
-                            "invalid_transition",
-                            "{backend}: {rejection}"
-                        )
-                    }
-                    Err(other) => panic!("{backend}: a loser got {other:?} instead of a refusal"),
-                }
-            }
+            let wins = wins(tasks, backend.name).await;
             assert_eq!(wins, 1, "{backend}: exactly one contender wins");
         }
         assert_eq!(
@@ -365,4 +339,26 @@ async fn placements_racing_for_the_last_items_leave_nothing_of_the_refused_ones(
         assert_eq!(left.stock, 0, "{backend}");
     })
     .await;
+}
+
+/// How many contenders won; every loser must have been refused as an invalid transition.
+async fn wins(
+    tasks: Vec<tokio::task::JoinHandle<Result<orderly_store::Committed, StoreError>>>,
+    backend: &str,
+) -> usize {
+    let mut wins = 0;
+    for task in tasks {
+        match task.await.expect("task") {
+            Ok(_) => wins += 1,
+            Err(StoreError::Rejected(rejection)) => {
+                assert_eq!(
+                    rejection.code(),
+                    "invalid_transition",
+                    "{backend}: {rejection}"
+                )
+            }
+            Err(other) => panic!("{backend}: a loser got {other:?} instead of a refusal"),
+        }
+    }
+    wins
 }
