@@ -635,10 +635,13 @@ pub fn decide(
                 .refunds_in_transit()
                 .any(|refund| refund.number == number)
             {
-                return Err(Rejection::validation(
-                    "refund_id",
-                    format!("refund {number} does not exist on this order or has already arrived"),
-                ));
+                // The state of the order's refunds, not the request, is what refuses it: a
+                // 409 like every other refusal by the order's state (SPEC 15).
+                return Err(Rejection::Conflict {
+                    detail: format!(
+                        "refund {number} is not on its way: it does not exist on this order or has already arrived"
+                    ),
+                });
             }
             tx.push(EventKind::RefundArrived { number });
             tx.arm_next_refund_overdue();

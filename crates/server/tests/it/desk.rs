@@ -395,6 +395,11 @@ async fn an_overdue_refund_is_queued_and_settles_itself_when_the_buyer_reports_i
         )
         .len();
         assert_eq!(overdue, 1);
+        // Another number while refund 1 is on its way: refused by the order's refunds, 409.
+        let other = market
+            .act(&market.buyer, &id, "refunds/2/arrived", json!({}))
+            .await;
+        assert_eq!((other.status, other.code()), (409, "conflict"), "{other:?}");
         let order = market
             .ok(&market.buyer, &id, "refunds/1/arrived", json!({}))
             .await;
