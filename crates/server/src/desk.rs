@@ -4,7 +4,7 @@
 
 use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use orderly_domain::{AccountId, Command, Order, Role};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -15,7 +15,7 @@ use crate::dto::*;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Body, Caller};
 use crate::respond::{self, RequestKey, json_response};
-use crate::routes::{authorize_order, require_admin};
+use crate::routes::{authorize_order, require_admin, run_order_action};
 
 /// Query of `GET /api/v1/admin/queue`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -242,39 +242,32 @@ pub async fn add_note(
     uri: OriginalUri,
     body: Body,
 ) -> Response {
-    let action = orderly_domain::Action::AddNote;
-    let order_id = match authorize_order(&state, &caller, &id, action.roles(), action.code()).await
-    {
-        Ok(order_id) => order_id,
-        Err(error) => return error.into_response(),
-    };
-    let input: NoteTextRequest = match body.parse() {
-        Ok(input) => input,
-        Err(error) => return error.into_response(),
-    };
-    // The note as recorded: its id is its place in the order's history.
-    let author = caller.id().as_uuid();
-    let text = input.text.trim().to_owned();
-    let now = state.app.now();
-    let render: orderly_app::Render =
-        std::sync::Arc::new(move |order: &Order, _: &[orderly_domain::Event]| {
-            let note = NoteDocument {
-                id: order.version,
-                text: text.clone(),
-                author_id: Some(author),
-                created_at: now,
-            };
-            (201, serde_json::to_string(&note).expect("serialisable"))
-        });
-    let request = RequestKey::post(&uri, &body);
-    respond::command(
+    run_order_action(
         &state,
         &caller,
+        &id,
         &headers,
-        request,
-        order_id,
-        Command::AddNote { text: input.text },
-        render,
+        &uri,
+        &body,
+        orderly_domain::Action::AddNote,
+        || {
+            let input: NoteTextRequest = body.parse()?;
+            // The note as recorded: its id is its place in the order's history.
+            let author = caller.id().as_uuid();
+            let text = input.text.trim().to_owned();
+            let now = state.app.now();
+            let render: orderly_app::Render =
+                std::sync::Arc::new(move |order: &Order, _: &[orderly_domain::Event]| {
+                    let note = NoteDocument {
+                        id: order.version,
+                        text: text.clone(),
+                        author_id: Some(author),
+                        created_at: now,
+                    };
+                    (201, serde_json::to_string(&note).expect("serialisable"))
+                });
+            Ok((Command::AddNote { text: input.text }, render))
+        },
     )
     .await
 }

@@ -146,27 +146,10 @@ async fn finish_failed(state: &AppState, request: KeyedRequest, error: ApiError)
     error.into_response()
 }
 
-/// Runs a command on an order; the answer is `render(order after)`, stored atomically with
-/// the command when a key was sent.
-pub async fn command(
-    state: &AppState,
-    caller: &Caller,
-    headers: &HeaderMap,
-    request: RequestKey<'_>,
-    order_id: OrderId,
-    command: Command,
-    render: Render,
-) -> Response {
-    let actor = caller.actor();
-    committed(state, caller, headers, request, render, |idempotency| {
-        state.app.command(actor, order_id, command, idempotency)
-    })
-    .await
-}
-
-/// Runs a command asked for as `action` through an order's action route: whether the
-/// caller may see the order and take the action is checked in the command, on the order
-/// it decides on (see [`orderly_app::App::command_as`]).
+/// Runs a command asked for as `action` through an order's action route, its answer
+/// `render(order after)` stored atomically with it when a key was sent. Whether the caller
+/// may see the order and take the action is checked in the command, on the order it
+/// decides on (see [`orderly_app::App::command_as`]).
 #[allow(clippy::too_many_arguments)]
 pub async fn action(
     state: &AppState,

@@ -912,56 +912,45 @@ pub async fn send_message(
     uri: OriginalUri,
     body: Body,
 ) -> Response {
-    let order_id = match authorize_order(
+    run_order_action(
         &state,
         &caller,
         &id,
-        &[Role::Buyer, Role::Seller],
-        "message",
-    )
-    .await
-    {
-        Ok(order_id) => order_id,
-        Err(error) => return error.into_response(),
-    };
-    let parsed = (|| {
-        let input: SendMessageRequest = body.parse()?;
-        let body = match (input.text, input.template) {
-            (Some(text), None) => MessageBody::Text(text),
-            (None, Some(template)) => MessageBody::Template(one_of(
-                "template",
-                &template,
-                Template::ALL,
-                template_code,
-                Template::code,
-            )?),
-            _ => {
-                return Err(invalid(
-                    "text",
-                    "send either `text` or `template`, not both or neither",
-                ));
-            }
-        };
-        Ok((order_id, Command::SendMessage { body }))
-    })();
-    let (order_id, command) = match parsed {
-        Ok(parsed) => parsed,
-        Err(error) => return error.into_response(),
-    };
-    let render: orderly_app::Render =
-        std::sync::Arc::new(|order: &Order, _: &[orderly_domain::Event]| {
-            let message = order
-                .last_message
-                .as_ref()
-                .expect("a message was just sent");
-            (
-                201,
-                serde_json::to_string(&message_document(message)).expect("serialisable"),
-            )
-        });
-    let request = RequestKey::post(&uri, &body);
-    respond::command(
-        &state, &caller, &headers, request, order_id, command, render,
+        &headers,
+        &uri,
+        &body,
+        orderly_domain::Action::Message,
+        || {
+            let input: SendMessageRequest = body.parse()?;
+            let body = match (input.text, input.template) {
+                (Some(text), None) => MessageBody::Text(text),
+                (None, Some(template)) => MessageBody::Template(one_of(
+                    "template",
+                    &template,
+                    Template::ALL,
+                    template_code,
+                    Template::code,
+                )?),
+                _ => {
+                    return Err(invalid(
+                        "text",
+                        "send either `text` or `template`, not both or neither",
+                    ));
+                }
+            };
+            let render: orderly_app::Render =
+                std::sync::Arc::new(|order: &Order, _: &[orderly_domain::Event]| {
+                    let message = order
+                        .last_message
+                        .as_ref()
+                        .expect("a message was just sent");
+                    (
+                        201,
+                        serde_json::to_string(&message_document(message)).expect("serialisable"),
+                    )
+                });
+            Ok((Command::SendMessage { body }, render))
+        },
     )
     .await
 }
@@ -990,6 +979,45 @@ pub(crate) async fn authorize_order(
     Ok(order_id)
 }
 
+/// Runs one order action, its checks answered in one order whatever the request: who may
+/// see the order (404), whether the role ever takes `action` (403), what the request says
+/// (400/422), then the order's state (409). `parse` reads the request into its command and
+/// how to answer it. A request it refuses is answered after the first two checks, on a
+/// read of the order here; a well-formed one is checked inside its command, on the order
+/// it decides on, so the order is read once.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn run_order_action(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    headers: &HeaderMap,
+    uri: &OriginalUri,
+    body: &Body,
+    action: orderly_domain::Action,
+    parse: impl FnOnce() -> Result<(Command, orderly_app::Render), ApiError>,
+) -> Response {
+    let parsed = (|| {
+        let order_id = order_id(id)?;
+        let (command, render) = parse()?;
+        crate::extract::idempotency_key(headers)?;
+        Ok::<_, ApiError>((order_id, command, render))
+    })();
+    let (order_id, command, render) = match parsed {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            return match authorize_order(state, caller, id, action.roles(), action.code()).await {
+                Err(refused) => refused.into_response(),
+                Ok(_) => error.into_response(),
+            };
+        }
+    };
+    let request = RequestKey::post(uri, body);
+    respond::action(
+        state, caller, headers, request, order_id, action, command, render,
+    )
+    .await
+}
+
 /// One `POST /api/v1/orders/{id}/...` action: authorize, parse the body into a command,
 /// run it, answer with the order document.
 macro_rules! order_action {
@@ -1009,29 +1037,11 @@ macro_rules! order_action {
             uri: OriginalUri,
             body: Body,
         ) -> Response {
-            let action: orderly_domain::Action = $action;
-            let parsed = (|| -> Result<(OrderId, Command), ApiError> {
-                let order_id = order_id(&id)?;
+            run_order_action(&state, &caller, &id, &headers, &uri, &body, $action, || {
                 let $input: $body = body.parse()?;
-                crate::extract::idempotency_key(&headers)?;
-                Ok((order_id, $command))
-            })();
-            let (order_id, command) = match parsed {
-                Ok(parsed) => parsed,
-                // Who may see the order and take the action goes first (404, then 403),
-                // then what the request says (400/422): on the order read here. A request
-                // that says nothing wrong is authorized in its command, on the order it
-                // decides on (one read).
-                Err(error) => {
-                    return match authorize_order(&state, &caller, &id, action.roles(), action.code()).await {
-                        Err(refused) => refused.into_response(),
-                        Ok(_) => error.into_response(),
-                    };
-                }
-            };
-            let render = order_render(&state, &caller, $status);
-            let request = RequestKey::post(&uri, &body);
-            respond::action(&state, &caller, &headers, request, order_id, action, command, render).await
+                Ok(($command, order_render(&state, &caller, $status)))
+            })
+            .await
         }
     };
 }
@@ -1570,27 +1580,24 @@ pub async fn refund_arrived(
     uri: OriginalUri,
     body: Body,
 ) -> Response {
-    let action = orderly_domain::Action::RefundArrived;
-    let order_id = match authorize_order(&state, &caller, &id, action.roles(), action.code()).await
-    {
-        Ok(order_id) => order_id,
-        Err(error) => return error.into_response(),
-    };
-    let parsed = (|| -> Result<Command, ApiError> {
-        let _: Empty = body.parse()?;
-        let number = refund_id
-            .parse::<u32>()
-            .map_err(|_| ApiError::NoSuch("refund"))?;
-        Ok(Command::ConfirmRefundArrived { number })
-    })();
-    let command = match parsed {
-        Ok(command) => command,
-        Err(error) => return error.into_response(),
-    };
-    let render = order_render(&state, &caller, ok);
-    let request = RequestKey::post(&uri, &body);
-    respond::command(
-        &state, &caller, &headers, request, order_id, command, render,
+    run_order_action(
+        &state,
+        &caller,
+        &id,
+        &headers,
+        &uri,
+        &body,
+        orderly_domain::Action::RefundArrived,
+        || {
+            let _: Empty = body.parse()?;
+            let number = refund_id
+                .parse::<u32>()
+                .map_err(|_| ApiError::NoSuch("refund"))?;
+            Ok((
+                Command::ConfirmRefundArrived { number },
+                order_render(&state, &caller, ok),
+            ))
+        },
     )
     .await
 }

@@ -666,9 +666,10 @@ pub trait Store: Send + Sync {
 
     /// Claims the request's idempotency key and, when the claim is this request's, runs
     /// `decide` as [`Store::transact`] does; otherwise [`StoreError::KeyUsed`] says what
-    /// became of the key, and nothing ran. On SQLite the claim shares the command's group
-    /// commit; it stays claimed when the command is refused, so that the refusal can be
-    /// stored as the key's answer.
+    /// became of the key, and nothing ran. The claim commits with the command (SQLite: in
+    /// its group commit; PostgreSQL: in its transaction, made by the statement that locks
+    /// the order); it stays claimed when the command is refused, so that the refusal can
+    /// be stored as the key's answer.
     async fn transact_claimed(
         &self,
         order_id: OrderId,

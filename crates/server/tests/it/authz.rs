@@ -341,6 +341,66 @@ async fn an_action_refuses_a_stranger_then_a_role_then_a_body_in_that_order() {
                 "a stranger's keyed try: {reply:?}"
             );
         }
+        // The hand-written action routes share the same order of checks.
+        let notes = format!("/api/v1/orders/{order}/notes");
+        let messages = format!("/api/v1/orders/{order}/messages");
+        let arrived = format!("/api/v1/orders/{order}/refunds/x/arrived");
+        for (route, token, body, expected) in [
+            (
+                &notes,
+                &market.other_buyer,
+                json!({"text": 7}),
+                (404, "not_found"),
+            ),
+            (
+                &notes,
+                &market.buyer,
+                json!({"text": 7}),
+                (403, "forbidden"),
+            ),
+            (
+                &notes,
+                &market.buyer,
+                json!({"text": "mine"}),
+                (403, "forbidden"),
+            ),
+            (
+                &messages,
+                &market.other_seller,
+                json!({}),
+                (404, "not_found"),
+            ),
+            (
+                &messages,
+                &market.other_seller,
+                json!({"text": "hi"}),
+                (404, "not_found"),
+            ),
+            (&arrived, &market.other_buyer, json!({}), (404, "not_found")),
+            (&arrived, &market.seller, json!({}), (403, "forbidden")),
+        ] {
+            let reply = app
+                .request("POST", route, Some(token), Some(&body), None)
+                .await;
+            assert_eq!(
+                (reply.status, reply.code()),
+                expected,
+                "POST {route} {body}: {reply:?}"
+            );
+        }
+        let reply = app
+            .request(
+                "POST",
+                &messages,
+                Some(&market.seller),
+                Some(&json!({})),
+                None,
+            )
+            .await;
+        assert_eq!(
+            reply.status, 422,
+            "the seller's malformed message: {reply:?}"
+        );
         assert_eq!(
             version().await,
             before,
