@@ -158,7 +158,9 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let clients = clients.clamp(1, 1_024);
     let servers = servers.clamp(1, 16);
-    let sellers = sellers.clamp(1, clients);
+    if sellers > clients {
+        anyhow::bail!("--sellers {sellers} is more than the {clients} clients that would use them");
+    }
     if servers > 1 && !db.as_deref().is_some_and(|db| db.starts_with("postgres")) {
         anyhow::bail!(
             "several servers share one database on PostgreSQL only: give --db postgres://…"

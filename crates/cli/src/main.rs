@@ -190,8 +190,8 @@ enum Bench {
         /// Sellers, each with one product, the clients spread over them. One (the default)
         /// is a single hot seller and product that every command touches; more measure a
         /// market where commands of different orders do not meet on a row.
-        #[arg(long, default_value_t = 1)]
-        sellers: usize,
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+        sellers: u16,
     },
 }
 
@@ -329,7 +329,13 @@ fn main() -> std::process::ExitCode {
                     servers,
                     sellers,
                 },
-        } => block_on(bench_http::run(db, clients, seconds, servers, sellers)),
+        } => block_on(bench_http::run(
+            db,
+            clients,
+            seconds,
+            servers,
+            usize::from(sellers),
+        )),
         Commands::Bench {
             what:
                 Bench::Store {
