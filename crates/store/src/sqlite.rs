@@ -13,6 +13,12 @@
 //! the workers' claims, through sqlx) takes the same turn first, in arrival order, so none
 //! is starved by SQLite's polling busy handler while the writer is busy.
 //!
+//! WAL checkpoints (copying committed pages from the log into the database file, and its
+//! fsync) run on a checkpointer thread of their own, poked after each commit: done by the
+//! writer at SQLite's threshold they took a tenth of its time, with every command waiting.
+//! The writer's own threshold stays as the net that restarts the log when the
+//! checkpointer has already copied nearly everything.
+//!
 //! The reads every request makes (its account, the order) run on a few rusqlite reader
 //! connections on the calling task's thread: WAL lets them read beside the writer, and a
 //! point read by key is cheaper than the two thread hand-offs of a driver's worker.
@@ -40,6 +46,14 @@ const READERS_IDLE_MAX: usize = 8;
 pub const GROUP_COMMIT_MAX: usize = 64;
 /// Commands that may wait for the writer before senders wait too.
 const WRITE_QUEUE_MAX: usize = 1_024;
+/// The checkpointer's rest after each checkpoint: commits in between are copied by the
+/// next one, so a busy writer costs at most this many checkpoints (and database fsyncs)
+/// a second.
+const CHECKPOINT_PAUSE: Duration = Duration::from_millis(100);
+/// The writer's own checkpoint threshold, in log pages (SQLite's default is 1,000): only a
+/// net, for when the checkpointer falls behind or the log was never quite all copied (a
+/// busy writer keeps adding to it) and so never starts over. 32 MiB of 4 KiB pages.
+const WRITER_CHECKPOINT_PAGES: u32 = 8_000;
 
 /// orderly on SQLite.
 pub struct SqliteStore {
@@ -158,6 +172,13 @@ impl Opener {
         connection.set_prepared_statement_cache_capacity(crate::exec::STATEMENT_CACHE);
         Ok(connection)
     }
+
+    /// The writer thread's connection: checkpoints are the checkpointer's.
+    fn open_writer(&self) -> Result<rusqlite::Connection, StoreError> {
+        let connection = self.open()?;
+        connection.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
+        Ok(connection)
+    }
 }
 
 /// Idle reader connections, opened as reads need them.
@@ -247,15 +268,22 @@ impl SqliteStore {
             synchronous: pragma,
             busy_timeout,
         };
-        let connection = opener.open()?;
+        let connection = opener.open_writer()?;
         let (writer, queue) = mpsc::channel(WRITE_QUEUE_MAX);
         let storage_full = Arc::new(AtomicBool::new(false));
         let turn = Arc::new(tokio::sync::Mutex::new(()));
+        let (committed, commits) = std::sync::mpsc::sync_channel(1);
+        let checkpointer = opener.open()?;
+        std::thread::Builder::new()
+            .name("orderly-sqlite-checkpointer".into())
+            .spawn(move || checkpoint_after_commits(&checkpointer, &commits))
+            .map_err(|error| StoreError::Other(anyhow::Error::new(error)))?;
         let writer_thread = WriterThread {
             connection,
             opener: opener.clone(),
             storage_full: storage_full.clone(),
             turn: turn.clone(),
+            committed,
         };
         std::thread::Builder::new()
             .name("orderly-sqlite-writer".into())
@@ -396,6 +424,24 @@ struct WriterThread {
     opener: Opener,
     storage_full: Arc<AtomicBool>,
     turn: Arc<tokio::sync::Mutex<()>>,
+    /// Pokes the checkpointer after a commit (one poke waiting is enough).
+    committed: std::sync::mpsc::SyncSender<()>,
+}
+
+/// The checkpointer thread: after each poke, copies what the log holds into the database
+/// file (PASSIVE: it never waits for the writer or for readers, and copies what no reader
+/// still needs), then rests. Ends when the writer does.
+fn checkpoint_after_commits(
+    connection: &rusqlite::Connection,
+    commits: &std::sync::mpsc::Receiver<()>,
+) {
+    while commits.recv().is_ok() {
+        let checkpoint = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        if let Err(error) = checkpoint {
+            tracing::warn!(%error, "a WAL checkpoint failed; the writer's own will follow");
+        }
+        std::thread::sleep(CHECKPOINT_PAUSE);
+    }
 }
 
 impl WriterThread {
@@ -433,6 +479,8 @@ impl WriterThread {
             if group.is_err() {
                 tracing::error!("a SQLite group commit panicked");
             }
+            // Full means a poke is already waiting: the next checkpoint copies this too.
+            let _ = self.committed.try_send(());
             self.recover();
             drop(turn);
         }
@@ -448,7 +496,7 @@ impl WriterThread {
         if self.connection.is_autocommit() {
             return;
         }
-        match self.opener.open() {
+        match self.opener.open_writer() {
             Ok(connection) => self.connection = connection,
             Err(error) => {
                 tracing::error!(%error, "reopening the SQLite writer's connection failed")
