@@ -50,6 +50,11 @@ pub const SQLITE: &[Migration] = &[
         name: "metric_shards",
         sql: include_str!("../migrations/sqlite/0008_metric_shards.sql"),
     },
+    Migration {
+        version: 9,
+        name: "outbox_indexes",
+        sql: include_str!("../migrations/sqlite/0009_outbox_indexes.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -92,6 +97,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 8,
         name: "metric_shards",
         sql: include_str!("../migrations/postgres/0008_metric_shards.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "outbox_indexes",
+        sql: include_str!("../migrations/postgres/0009_outbox_indexes.sql"),
     },
 ];
 

@@ -688,10 +688,13 @@ crate::backend::store_impl! {
         where rowid in (select rowid from deadlines where paused = 0 and due_at <= $2 and claimed_until <= $2 \
         order by due_at limit $3) \
         returning order_id, kind, due_at",
+    // `+p.topic` keeps SQLite (which has no statistics here) from answering "an earlier
+    // message of the order still pending?" by reading every pending message of the topic:
+    // the order's own messages, found by the (order_id, dedupe_key) index, are few.
     claim_outbox: "update outbox set claimed_until = $1, updated_at = $2 where id in ( \
         select o.id from outbox o where o.topic = $4 and o.delivered_at is null and o.dead_at is null \
         and o.skipped_at is null and o.next_attempt_at <= $2 and o.claimed_until <= $2 \
-        and not exists (select 1 from outbox p where p.order_id = o.order_id and p.topic = o.topic \
+        and not exists (select 1 from outbox p where p.order_id = o.order_id and +p.topic = o.topic \
         and p.delivered_at is null and p.skipped_at is null and p.id < o.id) \
         order by o.id limit $3) \
         returning id, order_id, topic, dedupe_key, payload, attempts, first_failed_at",

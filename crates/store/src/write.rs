@@ -428,7 +428,7 @@ async fn write_batch<E: Exec>(
     unit.statements.extend(insert_rows(
         "insert into outbox (order_id, topic, dedupe_key, payload, next_attempt_at, created_at, updated_at) values ",
         "(#, #, #, #, #, #, #)",
-        " on conflict (dedupe_key) do nothing",
+        " on conflict (order_id, dedupe_key) do nothing",
         &batch.outbox,
         |insert, message| {
             insert
