@@ -119,3 +119,65 @@ pub fn statements(sql: &str) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{SQLITE, statements};
+
+    fn apply(connection: &rusqlite::Connection, migrations: &[super::Migration]) {
+        for migration in migrations {
+            for statement in statements(migration.sql) {
+                connection
+                    .execute_batch(&statement)
+                    .unwrap_or_else(|error| panic!("migration {}: {error}", migration.version));
+            }
+        }
+    }
+
+    fn insert_message(connection: &rusqlite::Connection, order: &str) -> i64 {
+        connection
+            .query_row(
+                "insert into outbox (order_id, topic, dedupe_key, payload, next_attempt_at, created_at, updated_at) \
+                 values (?1, 'webhook', 'event:' || ?1 || ':1', '{}', 0, 0, 0) returning id",
+                [order],
+                |row| row.get(0),
+            )
+            .expect("insert an outbox message")
+    }
+
+    #[test]
+    fn rebuilding_the_outbox_keeps_its_messages_and_never_reuses_an_id() {
+        // Arrange: the schema before migration 9, three messages, the newest deleted
+        // (purged), as a dead message's queue item may still name it.
+        let connection = rusqlite::Connection::open_in_memory().expect("open");
+        let rebuild = SQLITE
+            .iter()
+            .position(|migration| migration.name == "outbox_indexes")
+            .expect("the outbox's rebuild is a migration");
+        apply(&connection, &SQLITE[..rebuild]);
+        let kept = [
+            insert_message(&connection, "o1"),
+            insert_message(&connection, "o2"),
+        ];
+        let purged = insert_message(&connection, "o3");
+        connection
+            .execute("delete from outbox where id = ?1", [purged])
+            .expect("purge");
+        // Act: the rebuild, then a new message.
+        apply(&connection, &SQLITE[rebuild..=rebuild]);
+        let next = insert_message(&connection, "o4");
+        // Assert: the old messages with their ids, and a new id past every one used.
+        let ids: Vec<i64> = connection
+            .prepare("select id from outbox where order_id in ('o1', 'o2') order by id")
+            .expect("prepare")
+            .query_map([], |row| row.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("ids");
+        assert_eq!(ids, kept);
+        assert!(
+            next > purged,
+            "new message {next} must not reuse purged id {purged}"
+        );
+    }
+}
