@@ -11,7 +11,6 @@
 use jiff::Timestamp;
 use orderly_domain::{Actor, Audience, DeadlineKind, Event, EventKind, Order, Policy, visible};
 use orderly_store::NewOutbox;
-use serde_json::json;
 
 /// Who an e-mail is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,6 +153,20 @@ pub struct EmailContent {
     pub html: String,
 }
 
+/// An e-mail outbox row's payload, written out directly (no `serde_json::Value` built
+/// first: this runs inside the SQLite writer's transaction), its keys in alphabetical
+/// order as before.
+#[derive(serde::Serialize)]
+struct EmailPayload<'a> {
+    html: &'a str,
+    order_id: orderly_domain::OrderId,
+    reader: &'static str,
+    subject: &'a str,
+    template: &'static str,
+    text: &'a str,
+    to: orderly_domain::AccountId,
+}
+
 /// The e-mail outbox rows of one command: its events, numbered from `first_seq`, on
 /// `order` (after them). `public_url` is the base of the order page's link.
 pub fn emails(
@@ -187,16 +200,16 @@ pub fn emails(
         rows.push(NewOutbox {
             topic: "email".into(),
             dedupe_key: format!("email:{}:{first_seq}:{}", order.id, reader.code()),
-            payload: json!({
-                "to": to,
-                "reader": reader.code(),
-                "order_id": order.id,
-                "template": template,
-                "subject": content.subject,
-                "text": content.text,
-                "html": content.html,
+            payload: serde_json::to_string(&EmailPayload {
+                html: &content.html,
+                order_id: order.id,
+                reader: reader.code(),
+                subject: &content.subject,
+                template,
+                text: &content.text,
+                to,
             })
-            .to_string(),
+            .expect("an e-mail always serialises"),
         });
     }
     rows

@@ -6,7 +6,27 @@
 use jiff::Timestamp;
 use orderly_domain::{Audience, Event, Order, Policy, visible};
 use orderly_store::NewOutbox;
-use serde_json::json;
+use serde::Serialize;
+
+/// A webhook's body, written out directly (no `serde_json::Value` built first: this runs
+/// inside the SQLite writer's transaction). Its keys in alphabetical order, as before.
+#[derive(Serialize)]
+struct Webhook<'a> {
+    actor: WebhookActor,
+    at: Timestamp,
+    data: &'a orderly_domain::EventKind,
+    id: String,
+    order_id: orderly_domain::OrderId,
+    seq: u64,
+    #[serde(rename = "type")]
+    kind: &'a str,
+}
+
+#[derive(Serialize)]
+struct WebhookActor {
+    id: Option<orderly_domain::AccountId>,
+    role: &'static str,
+}
 
 /// The outbox rows for `events`, numbered from `first_seq`, on `order` (after them).
 pub fn messages(
@@ -31,19 +51,22 @@ pub fn messages(
         let Some(shared) = visible(event, Audience::Seller) else {
             continue;
         };
+        let webhook = Webhook {
+            actor: WebhookActor {
+                id: shared.actor_id,
+                role: shared.role.code(),
+            },
+            at: event.at,
+            data: &shared.kind,
+            id: format!("{}:{seq}", order.id),
+            order_id: order.id,
+            seq,
+            kind: name,
+        };
         messages.push(NewOutbox {
             topic: "webhook".into(),
             dedupe_key: format!("event:{}:{seq}", order.id),
-            payload: json!({
-                "id": format!("{}:{seq}", order.id),
-                "type": name,
-                "order_id": order.id,
-                "seq": seq,
-                "at": event.at,
-                "actor": {"role": shared.role.code(), "id": shared.actor_id},
-                "data": shared.kind,
-            })
-            .to_string(),
+            payload: serde_json::to_string(&webhook).expect("a webhook always serialises"),
         });
     }
     messages.extend(crate::notify::emails(
