@@ -10,12 +10,22 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 
 use crate::StoreError;
 
-/// Connections in the pool.
-const POOL_CONNECTIONS_MAX: u32 = 16;
+/// Connections in the pool for reads and the desk's and workers' writes.
+const POOL_CONNECTIONS_MAX: u32 = 8;
+/// Connections in the pool for order commands: a process holds at most this plus
+/// [`POOL_CONNECTIONS_MAX`] connections (16).
+const COMMAND_CONNECTIONS_MAX: u32 = 8;
 
 /// orderly on PostgreSQL.
 pub struct PostgresStore {
     pool: sqlx::PgPool,
+    /// The order commands' own connections, which plan their statements once, generically
+    /// (`plan_cache_mode=force_generic_plan`): a command's statements are the same few
+    /// with other values every time, and PostgreSQL would otherwise plan each of them again
+    /// for its first five runs on every connection and then keep weighing the generic plan
+    /// against a custom one. The lists' and the desk's queries, whose optional filters
+    /// (`$1 = '' or kind = $1`) need plans made for their values, stay on `pool`.
+    commands: sqlx::PgPool,
 }
 
 impl PostgresStore {
@@ -37,14 +47,22 @@ impl PostgresStore {
             ("statement_timeout", statement_timeout.as_str()),
             ("lock_timeout", lock_timeout.as_str()),
         ]);
-        let pool = PgPoolOptions::new()
-            .max_connections(POOL_CONNECTIONS_MAX)
-            .acquire_timeout(Duration::from_millis(options.acquire_timeout_ms.max(1)))
-            // A connection that comes back from a broken link is checked before use.
-            .test_before_acquire(true)
-            .connect_with(connect)
+        let pool_of = |connections| {
+            PgPoolOptions::new()
+                .max_connections(connections)
+                .acquire_timeout(Duration::from_millis(options.acquire_timeout_ms.max(1)))
+                // A connection that comes back from a broken link is checked before use.
+                .test_before_acquire(true)
+        };
+        let commands = pool_of(COMMAND_CONNECTIONS_MAX)
+            .connect_with(
+                connect
+                    .clone()
+                    .options([("plan_cache_mode", "force_generic_plan")]),
+            )
             .await?;
-        Ok(Self { pool })
+        let pool = pool_of(POOL_CONNECTIONS_MAX).connect_with(connect).await?;
+        Ok(Self { pool, commands })
     }
 
     /// The readiness check: the database answers.
@@ -74,14 +92,14 @@ impl PostgresStore {
         &self,
         reservation: crate::Reservation,
     ) -> Result<crate::IdempotencyBegin, StoreError> {
-        let mut connection = self.pool.acquire().await?;
+        let mut connection = self.commands.acquire().await?;
         crate::write::reserve_key(&mut *connection, &reservation).await
     }
 
     /// Each write in its own transaction, on its own connection: PostgreSQL runs writers
     /// to different orders in parallel, and the row lock orders writers to the same one.
     async fn write(&self, write: crate::Write) -> Result<crate::Committed, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.commands.begin().await?;
         let committed = crate::write::perform(&mut *tx, write).await?;
         tx.commit().await?;
         Ok(committed)
@@ -96,7 +114,7 @@ impl PostgresStore {
         write: crate::Write,
         claim: crate::Reservation,
     ) -> Result<crate::Committed, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.commands.begin().await?;
         let Some(before) = crate::write::claim_and_lock(&mut *tx, write.order_id(), &claim).await?
         else {
             tx.rollback().await?;
