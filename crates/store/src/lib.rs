@@ -496,7 +496,9 @@ pub struct Committed {
 
 /// The decision function run inside the order's transaction: it gets the current order
 /// (`None` when it does not exist yet) and returns what to write, or a rejection. Owned,
-/// because SQLite hands it to the single writer task that groups commits.
+/// because SQLite hands it to the single writer thread that groups commits. It may be
+/// called more than once (a group commit undone and run again): given the same order it
+/// must give the same batch, so whatever it captures is cloned, never taken.
 pub type Decide = Box<dyn FnMut(Option<&Order>) -> Result<Batch, Rejection> + Send>;
 
 /// One write, as the backends queue and perform it.

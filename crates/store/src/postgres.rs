@@ -98,9 +98,9 @@ impl PostgresStore {
 
     /// Each write in its own transaction, on its own connection: PostgreSQL runs writers
     /// to different orders in parallel, and the row lock orders writers to the same one.
-    async fn write(&self, write: crate::Write) -> Result<crate::Committed, StoreError> {
+    async fn write(&self, mut write: crate::Write) -> Result<crate::Committed, StoreError> {
         let mut tx = self.commands.begin().await?;
-        let committed = crate::write::perform(&mut *tx, write).await?;
+        let committed = crate::write::perform(&mut *tx, &mut write).await?;
         tx.commit().await?;
         Ok(committed)
     }
@@ -111,7 +111,7 @@ impl PostgresStore {
     /// key is free for a retry. A key not free is rolled back and asked about on its own.
     async fn write_claimed(
         &self,
-        write: crate::Write,
+        mut write: crate::Write,
         claim: crate::Reservation,
     ) -> Result<crate::Committed, StoreError> {
         let mut tx = self.commands.begin().await?;
@@ -124,7 +124,7 @@ impl PostgresStore {
                 other => Err(StoreError::KeyUsed(other)),
             };
         };
-        match crate::write::perform_loaded(&mut *tx, write, before).await {
+        match crate::write::perform_loaded(&mut *tx, &mut write, before).await {
             Ok(committed) => {
                 tx.commit().await?;
                 Ok(committed)

@@ -5,8 +5,10 @@
 //! SQLite has one writer at a time, so commands go to one writer thread, which owns a
 //! rusqlite connection and runs each statement itself (cached prepared statements, no
 //! hand-off per statement). It takes every command already queued (up to
-//! [`GROUP_COMMIT_MAX`]) into one transaction — each in its own savepoint, so one refusal
-//! does not undo the others — and commits once: one fsync for the whole group. Nobody is
+//! [`GROUP_COMMIT_MAX`]) into one transaction and commits once: one fsync for the whole
+//! group. A refusal writes nothing, so the commands need no savepoints of their own until
+//! one fails halfway (out of stock, a panic, the disk): then the group is undone and run
+//! again with each command in its own savepoint, so that the failure stays its own. Nobody is
 //! answered before the commit that makes their command durable. A request's claim on its
 //! idempotency key goes the same way, so the claims of concurrent requests share a commit
 //! too instead of paying one each. Every other write in the process (the support desk's,
@@ -85,63 +87,100 @@ enum Work {
 type Reply = oneshot::Sender<Result<crate::Committed, StoreError>>;
 type ReserveReply = oneshot::Sender<Result<crate::IdempotencyBegin, StoreError>>;
 
-/// A job's outcome, held until the group's commit decides it.
+impl Work {
+    /// What to write, apart from where its outcome goes: a group that was undone runs its
+    /// tasks again.
+    fn split(self) -> (Task, Answer) {
+        match self {
+            Work::Command(write, claim, reply) => {
+                (Task::Command(write, claim), Answer::Command(reply))
+            }
+            Work::Reserve(reservation, reply) => {
+                (Task::Reserve(reservation), Answer::Reserve(reply))
+            }
+        }
+    }
+}
+
+/// What one job of a group writes.
+enum Task {
+    Command(crate::Write, Option<crate::Reservation>),
+    Reserve(crate::Reservation),
+}
+
+/// Where a job's outcome goes.
+enum Answer {
+    Command(Reply),
+    Reserve(ReserveReply),
+}
+
+/// A task's outcome, held until the group's commit decides it.
 #[allow(
     clippy::large_enum_variant,
     reason = "one per job of a group, held until its commit; boxing would only add an allocation"
 )]
-enum Outcome {
-    Command(Reply, Result<crate::Committed, StoreError>),
-    Reserve(ReserveReply, Result<crate::IdempotencyBegin, StoreError>),
+enum Done {
+    Command(Result<crate::Committed, StoreError>),
+    Reserve(Result<crate::IdempotencyBegin, StoreError>),
 }
 
-impl Work {
-    fn fail(self, error: StoreError) {
-        match self {
-            Work::Command(_, _, reply) => {
-                let _ = reply.send(Err(error));
-            }
-            Work::Reserve(_, reply) => {
-                let _ = reply.send(Err(error));
-            }
-        }
-    }
-}
-
-impl Outcome {
+impl Done {
     fn ok(&self) -> bool {
-        match self {
-            Outcome::Command(_, outcome) => outcome.is_ok(),
-            Outcome::Reserve(_, outcome) => outcome.is_ok(),
-        }
+        self.error().is_none()
     }
 
     fn error(&self) -> Option<&StoreError> {
         match self {
-            Outcome::Command(_, outcome) => outcome.as_ref().err(),
-            Outcome::Reserve(_, outcome) => outcome.as_ref().err(),
+            Done::Command(outcome) => outcome.as_ref().err(),
+            Done::Reserve(outcome) => outcome.as_ref().err(),
+        }
+    }
+
+    /// Whether the task may have written something that only undoing the group can take
+    /// back: a failure other than a refusal, which comes before anything is written, or a
+    /// key found used, which wrote nothing.
+    fn may_have_written_in_part(&self) -> bool {
+        match self {
+            Done::Command(Ok(_)) | Done::Reserve(Ok(_)) => false,
+            Done::Command(Err(StoreError::Rejected(_) | StoreError::KeyUsed(_))) => false,
+            Done::Command(Err(_)) | Done::Reserve(Err(_)) => true,
+        }
+    }
+}
+
+impl Answer {
+    fn fail(self, error: StoreError) {
+        match self {
+            Answer::Command(reply) => {
+                let _ = reply.send(Err(error));
+            }
+            Answer::Reserve(reply) => {
+                let _ = reply.send(Err(error));
+            }
         }
     }
 
     /// Answers the caller: with the outcome once the group committed, or else with the
     /// commit's error (a refusal wrote nothing, so its answer stands either way).
-    fn send(self, commit: Option<&StoreError>) {
-        match (self, commit) {
-            (Outcome::Command(reply, outcome), None) => {
+    fn send(self, done: Done, commit: Option<&StoreError>) {
+        match (self, done, commit) {
+            (Answer::Command(reply), Done::Command(outcome), None) => {
                 let _ = reply.send(outcome);
             }
-            (Outcome::Command(reply, Err(StoreError::Rejected(rejection))), Some(_)) => {
+            (
+                Answer::Command(reply),
+                Done::Command(Err(StoreError::Rejected(rejection))),
+                Some(_),
+            ) => {
                 let _ = reply.send(Err(StoreError::Rejected(rejection)));
             }
-            (Outcome::Command(reply, _), Some(error)) => {
-                let _ = reply.send(Err(same_kind(error)));
-            }
-            (Outcome::Reserve(reply, outcome), None) => {
+            (Answer::Reserve(reply), Done::Reserve(outcome), None) => {
                 let _ = reply.send(outcome);
             }
-            (Outcome::Reserve(reply, _), Some(error)) => {
-                let _ = reply.send(Err(same_kind(error)));
-            }
+            (answer, _, Some(error)) => answer.fail(same_kind(error)),
+            (answer, _, None) => answer.fail(StoreError::Other(anyhow::anyhow!(
+                "the SQLite writer mixed up the outcomes of a group"
+            ))),
         }
     }
 }
@@ -461,7 +500,7 @@ impl WriterThread {
             let (jobs, expired): (Vec<Job>, Vec<Job>) =
                 jobs.into_iter().partition(|job| job.expires_at > now);
             for job in expired {
-                job.work.fail(StoreError::Unavailable(
+                job.work.split().1.fail(StoreError::Unavailable(
                     "the command waited too long for the SQLite writer".into(),
                 ));
             }
@@ -511,14 +550,6 @@ fn run(connection: &rusqlite::Connection, sql: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Answers every caller of a group that could not be committed, with the same kind of
-/// error (so a full disk is "storage full" for each of them, not a generic failure).
-fn fail_all(works: impl IntoIterator<Item = Work>, error: StoreError) {
-    for work in works {
-        work.fail(same_kind(&error));
-    }
-}
-
 /// A copy of `error` for another caller: `StoreError` holds an `anyhow::Error` and cannot
 /// be cloned, so the kinds that matter are kept and the rest becomes its message.
 fn same_kind(error: &StoreError) -> StoreError {
@@ -564,6 +595,164 @@ async fn end(
     }
 }
 
+/// One transaction for the whole group. First without savepoints: a refusal writes
+/// nothing, so in the common case (every command done or refused) nothing needs undoing
+/// alone, and savepoints only cost the writer (the statements, and a copy of every page
+/// a command changes). When a task failed after it may have written part of its work (a
+/// command out of stock, a decision that panicked, a broken disk), the group is undone
+/// and run again with each command in its own savepoint, so that the failure stays its
+/// own: the decisions are pure, and give the same batches again.
+fn commit_group(connection: &mut rusqlite::Connection, jobs: Vec<Job>, storage_full: &AtomicBool) {
+    let flag_full = |error: &StoreError| {
+        if matches!(error, StoreError::StorageFull) {
+            storage_full.store(true, Ordering::SeqCst);
+        }
+    };
+    let (mut tasks, answers): (Vec<Task>, Vec<Answer>) =
+        jobs.into_iter().map(|job| job.work.split()).unzip();
+    let mut attempt = run_tasks(connection, &mut tasks, Guard::None, &flag_full);
+    if matches!(attempt, Attempt::Undone) {
+        attempt = run_tasks(connection, &mut tasks, Guard::Savepoints, &flag_full);
+    }
+    let (done, any_written) = match attempt {
+        Attempt::Ran { done, any_written } => (done, any_written),
+        Attempt::Undone => unreachable!("a guarded group is never undone to be run again"),
+        Attempt::Broken { done, error } => {
+            // What ran gets the group's error (a refusal its own answer), the rest too.
+            let mut answers = answers.into_iter();
+            for (answer, done) in answers.by_ref().zip(done) {
+                answer.send(done, Some(&error));
+            }
+            for answer in answers {
+                answer.fail(same_kind(&error));
+            }
+            return;
+        }
+    };
+    let ended = run(connection, if any_written { "COMMIT" } else { "ROLLBACK" });
+    if let Err(error) = &ended {
+        flag_full(error);
+    } else if any_written {
+        storage_full.store(false, Ordering::SeqCst);
+    }
+    // On a failed commit the writer thread rolls back (or replaces the connection) before
+    // the next group.
+    for (answer, done) in answers.into_iter().zip(done) {
+        answer.send(done, ended.as_ref().err());
+    }
+}
+
+/// Whether the commands of a group run in savepoints of their own.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Guard {
+    None,
+    Savepoints,
+}
+
+/// How running a group's tasks in one transaction went.
+enum Attempt {
+    /// Every task ran: the transaction holds what they wrote, to be committed when
+    /// `any_written`.
+    Ran { done: Vec<Done>, any_written: bool },
+    /// Without savepoints, a task failed after it may have written part of its work: the
+    /// transaction was rolled back, and the group is to be run again with them.
+    Undone,
+    /// The transaction itself failed (its begin, or a savepoint's statement): rolled back,
+    /// with the outcomes of the tasks that ran before.
+    Broken { done: Vec<Done>, error: StoreError },
+}
+
+/// Runs every task of a group inside one transaction begun here, leaving it open unless
+/// the attempt was undone or broken.
+fn run_tasks(
+    connection: &mut rusqlite::Connection,
+    tasks: &mut [Task],
+    guard: Guard,
+    flag_full: &impl Fn(&StoreError),
+) -> Attempt {
+    let broken = |connection: &rusqlite::Connection, done, error: StoreError| {
+        flag_full(&error);
+        let _ = run(connection, "ROLLBACK");
+        Attempt::Broken { done, error }
+    };
+    if let Err(error) = run(connection, "BEGIN IMMEDIATE") {
+        return broken(connection, Vec::new(), error);
+    }
+    let alone = tasks.len() == 1;
+    let mut done: Vec<Done> = Vec::with_capacity(tasks.len());
+    // Whether anything of the group is to be kept: a command done, or a key claimed (a
+    // claim stands even when its command is refused, so the refusal can be its answer).
+    let mut any_written = false;
+    for task in tasks.iter_mut() {
+        // A claim on an idempotency key writes at most one statement's worth (an insert
+        // that does nothing on a conflict, or a single update), so it needs no savepoint
+        // to be undone alone: it is either written whole or not at all.
+        let (write, claimed) = match task {
+            Task::Reserve(reservation) => (
+                None,
+                Some(Done::Reserve(claim_key(
+                    connection,
+                    reservation,
+                    &mut any_written,
+                    flag_full,
+                ))),
+            ),
+            Task::Command(write, None) => (Some(write), None),
+            Task::Command(write, Some(claim)) => {
+                match claim_key(connection, claim, &mut any_written, flag_full) {
+                    Ok(crate::IdempotencyBegin::Started) => (Some(write), None),
+                    claimed => (
+                        None,
+                        Some(Done::Command(
+                            claimed.and_then(|used| Err(StoreError::KeyUsed(used))),
+                        )),
+                    ),
+                }
+            }
+        };
+        if let Some(claimed) = claimed {
+            if guard == Guard::None && claimed.may_have_written_in_part() {
+                let _ = run(connection, "ROLLBACK");
+                return Attempt::Undone;
+            }
+            done.push(claimed);
+        }
+        let Some(write) = write else {
+            continue;
+        };
+        // Guarded, a command alone in its group needs no savepoint unless a claim before
+        // it must outlive its failure.
+        let savepoint = guard == Guard::Savepoints && (!alone || any_written);
+        if savepoint && let Err(error) = run(connection, "savepoint command") {
+            return broken(connection, done, error);
+        }
+        let outcome = Done::Command(ready(perform(connection, write)));
+        if let Some(error) = outcome.error() {
+            flag_full(error);
+        }
+        if guard == Guard::None && outcome.may_have_written_in_part() {
+            let _ = run(connection, "ROLLBACK");
+            return Attempt::Undone;
+        }
+        any_written |= outcome.ok();
+        if savepoint {
+            let ended = if outcome.ok() {
+                run(connection, "release command")
+            } else {
+                run(connection, "rollback to command")
+                    .and_then(|()| run(connection, "release command"))
+            };
+            if let Err(error) = ended {
+                // The transaction is in an unknown state: the whole group is undone.
+                done.push(outcome);
+                return broken(connection, done, error);
+            }
+        }
+        done.push(outcome);
+    }
+    Attempt::Ran { done, any_written }
+}
+
 /// Claims an idempotency key inside the group's transaction; a claim made is something
 /// the group must commit.
 fn claim_key(
@@ -579,103 +768,6 @@ fn claim_key(
         Err(error) => flag_full(error),
     }
     outcome
-}
-
-/// One transaction for the whole group, each command in its own savepoint.
-fn commit_group(connection: &mut rusqlite::Connection, jobs: Vec<Job>, storage_full: &AtomicBool) {
-    let flag_full = |error: &StoreError| {
-        if matches!(error, StoreError::StorageFull) {
-            storage_full.store(true, Ordering::SeqCst);
-        }
-    };
-    let mut works = jobs.into_iter().map(|job| job.work);
-    if let Err(error) = run(connection, "BEGIN IMMEDIATE") {
-        flag_full(&error);
-        return fail_all(works, error);
-    }
-    let alone = works.len() == 1;
-    let mut answers: Vec<Outcome> = Vec::with_capacity(works.len());
-    // Answered with the group's error: the work done so far, then the rest.
-    let undo = |answers: Vec<Outcome>, rest: Vec<Work>, error: &StoreError| {
-        for answer in answers {
-            answer.send(Some(error));
-        }
-        fail_all(rest, same_kind(error));
-    };
-    // Whether anything of the group is to be kept: a command done, or a key claimed (a
-    // claim stands even when its command is refused, so the refusal can be its answer).
-    let mut any_written = false;
-    while let Some(work) = works.next() {
-        // A claim on an idempotency key writes at most one statement's worth (an insert
-        // that does nothing on a conflict, or a single update), so it needs no savepoint
-        // to be undone alone: it is either written whole or not at all.
-        let (write, reply) = match work {
-            Work::Reserve(reservation, reply) => {
-                let outcome = claim_key(connection, &reservation, &mut any_written, &flag_full);
-                answers.push(Outcome::Reserve(reply, outcome));
-                continue;
-            }
-            Work::Command(write, None, reply) => (write, reply),
-            Work::Command(write, Some(claim), reply) => {
-                match claim_key(connection, &claim, &mut any_written, &flag_full) {
-                    Ok(crate::IdempotencyBegin::Started) => (write, reply),
-                    claimed => {
-                        let outcome = claimed.and_then(|used| Err(StoreError::KeyUsed(used)));
-                        answers.push(Outcome::Command(reply, outcome));
-                        continue;
-                    }
-                }
-            }
-        };
-        // A command alone in its group needs no savepoint unless a claim before it must
-        // outlive its refusal.
-        let guarded = !alone || any_written;
-        if guarded && let Err(error) = run(connection, "savepoint command") {
-            flag_full(&error);
-            let _ = run(connection, "ROLLBACK");
-            let rest = [Work::Command(write, None, reply)].into_iter().chain(works);
-            return undo(answers, rest.collect(), &error);
-        }
-        let outcome = Outcome::Command(reply, ready(perform(connection, write)));
-        if let Some(error) = outcome.error() {
-            flag_full(error);
-        }
-        any_written |= outcome.ok();
-        if guarded {
-            let ended = if outcome.ok() {
-                run(connection, "release command")
-            } else {
-                run(connection, "rollback to command")
-                    .and_then(|()| run(connection, "release command"))
-            };
-            if let Err(error) = ended {
-                // The transaction is in an unknown state: the whole group is undone.
-                flag_full(&error);
-                let _ = run(connection, "ROLLBACK");
-                answers.push(outcome);
-                return undo(answers, works.collect(), &error);
-            }
-        }
-        answers.push(outcome);
-    }
-    let ended = run(connection, if any_written { "COMMIT" } else { "ROLLBACK" });
-    match ended {
-        Ok(()) => {
-            if any_written {
-                storage_full.store(false, Ordering::SeqCst);
-            }
-            for answer in answers {
-                answer.send(None);
-            }
-        }
-        Err(error) => {
-            flag_full(&error);
-            // The writer thread rolls back (or replaces the connection) before the next group.
-            for answer in answers {
-                answer.send(Some(&error));
-            }
-        }
-    }
 }
 
 crate::backend::store_impl! {

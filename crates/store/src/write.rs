@@ -15,10 +15,12 @@ use crate::{
 
 /// Runs one write inside the caller's transaction: reads the order with its lock, decides
 /// (or checks the expected version), and writes the batch. The caller begins and commits,
-/// so several writes can share one commit.
+/// so several writes can share one commit. The write is borrowed, so that a caller whose
+/// transaction was undone can perform it again: a decision is a pure function of the order
+/// it is given, and gives the same batch again.
 pub(crate) async fn perform<E: Exec>(
     connection: &mut E,
-    write: Write,
+    write: &mut Write,
 ) -> Result<Committed, StoreError> {
     let before = load_order(connection, write.order_id(), E::LOCK_ORDER).await?;
     perform_loaded(connection, write, before).await
@@ -29,14 +31,12 @@ pub(crate) async fn perform<E: Exec>(
 /// it did before (a key's claim) without the command.
 pub(crate) async fn perform_loaded<E: Exec>(
     connection: &mut E,
-    write: Write,
+    write: &mut Write,
     before: Option<Order>,
 ) -> Result<Committed, StoreError> {
     match write {
-        Write::Decide {
-            order_id,
-            mut decide,
-        } => {
+        Write::Decide { order_id, decide } => {
+            let order_id = *order_id;
             // A panic is a bug in one decision: it fails this command alone, not the
             // other commands sharing its transaction, nor the writer.
             let decided =
@@ -60,11 +60,11 @@ pub(crate) async fn perform_loaded<E: Exec>(
             batch,
         } => {
             let version = before.as_ref().map_or(0, |order| order.version);
-            if version != expected_version {
+            if version != *expected_version {
                 return Err(StoreError::Conflict);
             }
-            let events = write_batch(connection, before.as_ref(), &batch).await?;
-            Ok(committed(*batch, events))
+            let events = write_batch(connection, before.as_ref(), batch).await?;
+            Ok(committed((**batch).clone(), events))
         }
     }
 }
