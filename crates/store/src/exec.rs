@@ -263,7 +263,7 @@ impl Exec for rusqlite::Connection {
 
     async fn execute(&mut self, statement: &Statement<'_>) -> Result<u64, StoreError> {
         let mut prepared = self.prepare_cached(&statement.sql)?;
-        bind(&mut prepared, &statement.params)?;
+        bind(&mut prepared, &statement.sql, &statement.params)?;
         Ok(prepared.raw_execute()? as u64)
     }
 
@@ -274,7 +274,7 @@ impl Exec for rusqlite::Connection {
     ) -> Result<Vec<Row>, StoreError> {
         use rusqlite::types::ValueRef;
         let mut prepared = self.prepare_cached(&statement.sql)?;
-        bind(&mut prepared, &statement.params)?;
+        bind(&mut prepared, &statement.sql, &statement.params)?;
         let mut rows = prepared.raw_query();
         let mut read = Vec::new();
         while let Some(row) = rows.next()? {
@@ -302,19 +302,34 @@ impl Exec for rusqlite::Connection {
     }
 }
 
-/// Binds `$n` to `params[n - 1]`, by the names SQLite gave the parameters.
+/// Binds `$n` to `params[n - 1]`. SQLite numbers the parameters in the order they first
+/// appear, so when `$1`, `$2`, … first appear in that order (as in nearly every statement)
+/// its number n is `$n`; otherwise each is bound by the name SQLite gave it, a lookup that
+/// walks the statement's list of names (quadratic in a multi-row insert's parameters).
 fn bind(
     prepared: &mut rusqlite::CachedStatement<'_>,
+    sql: &str,
     params: &[Value<'_>],
 ) -> Result<(), StoreError> {
-    for index in 1..=prepared.parameter_count() {
-        let position = prepared
-            .parameter_name(index)
-            .and_then(|name| name.strip_prefix('$'))
-            .and_then(|number| number.parse::<usize>().ok())
-            .ok_or_else(|| {
-                StoreError::Other(anyhow::anyhow!("parameter {index} is not named $n"))
-            })?;
+    let count = prepared.parameter_count();
+    let in_order = numbered_in_order(sql) == Some(count);
+    for index in 1..=count {
+        let position = if in_order {
+            index
+        } else {
+            prepared
+                .parameter_name(index)
+                .and_then(|name| name.strip_prefix('$'))
+                .and_then(|number| number.parse::<usize>().ok())
+                .ok_or_else(|| {
+                    StoreError::Other(anyhow::anyhow!("parameter {index} is not named $n"))
+                })?
+        };
+        debug_assert_eq!(
+            prepared.parameter_name(index),
+            Some(format!("${position}").as_str()),
+            "parameter {index} of {sql}"
+        );
         let value = params.get(position - 1).ok_or_else(|| {
             StoreError::Other(anyhow::anyhow!("no value for parameter ${position}"))
         })?;
@@ -327,6 +342,27 @@ fn bind(
         }
     }
     Ok(())
+}
+
+/// How many parameters `sql` has when `$1`, `$2`, … first appear in that order (each new
+/// one the next number); `None` when one comes early. (`$` appears in orderly's SQL only
+/// as a parameter.)
+fn numbered_in_order(sql: &str) -> Option<usize> {
+    let mut highest = 0;
+    let mut rest = sql.as_bytes();
+    while let Some(at) = rest.iter().position(|&byte| byte == b'$') {
+        rest = &rest[at + 1..];
+        let digits = rest.iter().take_while(|byte| byte.is_ascii_digit()).count();
+        let number = rest[..digits].iter().fold(0_usize, |number, digit| {
+            number * 10 + usize::from(digit - b'0')
+        });
+        rest = &rest[digits..];
+        if number > highest + 1 || number == 0 {
+            return None;
+        }
+        highest = highest.max(number);
+    }
+    Some(highest)
 }
 
 /// The value of a future that cannot wait: the rusqlite statements above never do, so the
@@ -369,6 +405,22 @@ mod tests {
                 Value::Int(3)
             ]
         );
+    }
+
+    #[test]
+    fn parameters_numbered_in_order_are_told_from_the_others() {
+        assert_eq!(numbered_in_order("select 1"), Some(0));
+        assert_eq!(
+            numbered_in_order("update t set a = $1, b = $2 where c = $1 and d = $3"),
+            Some(3)
+        );
+        assert_eq!(numbered_in_order("values ($1, $2), ($3, $4)"), Some(4));
+        assert_eq!(
+            numbered_in_order("update t set a = $1, b = $3 where c = $2"),
+            None
+        );
+        assert_eq!(numbered_in_order("select $2"), None);
+        assert_eq!(numbered_in_order("select $0"), None);
     }
 
     #[test]
