@@ -100,7 +100,7 @@ impl PostgresStore {
     /// to different orders in parallel, and the row lock orders writers to the same one.
     async fn write(&self, mut write: crate::Write) -> Result<crate::Committed, StoreError> {
         let mut tx = self.commands.begin().await?;
-        let committed = crate::write::perform(&mut *tx, &mut write).await?;
+        let committed = crate::write::perform(&mut *tx, &mut write, None).await?;
         tx.commit().await?;
         Ok(committed)
     }
@@ -124,7 +124,7 @@ impl PostgresStore {
                 other => Err(StoreError::KeyUsed(other)),
             };
         };
-        match crate::write::perform_loaded(&mut *tx, &mut write, before).await {
+        match crate::write::perform_loaded(&mut *tx, &mut write, before, None).await {
             Ok(committed) => {
                 tx.commit().await?;
                 Ok(committed)

@@ -37,7 +37,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::exec::ready;
-use crate::write::{perform, reserve_key};
+use crate::write::{Decoded, perform, reserve_key};
 use crate::{StoreError, StoreOptions};
 
 /// Connections in sqlx's pool: WAL lets readers run beside the one writer.
@@ -319,6 +319,7 @@ impl SqliteStore {
             .map_err(|error| StoreError::Other(anyhow::Error::new(error)))?;
         let writer_thread = WriterThread {
             connection,
+            decoded: Decoded::default(),
             opener: opener.clone(),
             storage_full: storage_full.clone(),
             turn: turn.clone(),
@@ -460,6 +461,8 @@ fn writer_stopped() -> StoreError {
 /// The writer thread's own state: its connection, and how to open another.
 struct WriterThread {
     connection: rusqlite::Connection,
+    /// The orders it wrote last, decoded.
+    decoded: Decoded,
     opener: Opener,
     storage_full: Arc<AtomicBool>,
     turn: Arc<tokio::sync::Mutex<()>>,
@@ -513,7 +516,12 @@ impl WriterThread {
             // Decisions run under catch_unwind; this guards the writer against anything
             // else. The callers of a group that panicked are told the writer stopped.
             let group = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                commit_group(&mut self.connection, jobs, &self.storage_full);
+                commit_group(
+                    &mut self.connection,
+                    &mut self.decoded,
+                    jobs,
+                    &self.storage_full,
+                );
             }));
             if group.is_err() {
                 tracing::error!("a SQLite group commit panicked");
@@ -602,7 +610,12 @@ async fn end(
 /// command out of stock, a decision that panicked, a broken disk), the group is undone
 /// and run again with each command in its own savepoint, so that the failure stays its
 /// own: the decisions are pure, and give the same batches again.
-fn commit_group(connection: &mut rusqlite::Connection, jobs: Vec<Job>, storage_full: &AtomicBool) {
+fn commit_group(
+    connection: &mut rusqlite::Connection,
+    decoded: &mut Decoded,
+    jobs: Vec<Job>,
+    storage_full: &AtomicBool,
+) {
     let flag_full = |error: &StoreError| {
         if matches!(error, StoreError::StorageFull) {
             storage_full.store(true, Ordering::SeqCst);
@@ -610,9 +623,15 @@ fn commit_group(connection: &mut rusqlite::Connection, jobs: Vec<Job>, storage_f
     };
     let (mut tasks, answers): (Vec<Task>, Vec<Answer>) =
         jobs.into_iter().map(|job| job.work.split()).unzip();
-    let mut attempt = run_tasks(connection, &mut tasks, Guard::None, &flag_full);
+    let mut attempt = run_tasks(connection, decoded, &mut tasks, Guard::None, &flag_full);
     if matches!(attempt, Attempt::Undone) {
-        attempt = run_tasks(connection, &mut tasks, Guard::Savepoints, &flag_full);
+        attempt = run_tasks(
+            connection,
+            decoded,
+            &mut tasks,
+            Guard::Savepoints,
+            &flag_full,
+        );
     }
     let (done, any_written) = match attempt {
         Attempt::Ran { done, any_written } => (done, any_written),
@@ -666,6 +685,7 @@ enum Attempt {
 /// the attempt was undone or broken.
 fn run_tasks(
     connection: &mut rusqlite::Connection,
+    decoded: &mut Decoded,
     tasks: &mut [Task],
     guard: Guard,
     flag_full: &impl Fn(&StoreError),
@@ -726,7 +746,7 @@ fn run_tasks(
         if savepoint && let Err(error) = run(connection, "savepoint command") {
             return broken(connection, done, error);
         }
-        let outcome = Done::Command(ready(perform(connection, write)));
+        let outcome = Done::Command(ready(perform(connection, write, Some(decoded))));
         if let Some(error) = outcome.error() {
             flag_full(error);
         }

@@ -21,9 +21,61 @@ use crate::{
 pub(crate) async fn perform<E: Exec>(
     connection: &mut E,
     write: &mut Write,
+    decoded: Option<&mut Decoded>,
 ) -> Result<Committed, StoreError> {
-    let before = load_order(connection, write.order_id(), E::LOCK_ORDER).await?;
-    perform_loaded(connection, write, before).await
+    let row = connection
+        .fetch_optional(
+            &Statement::new(E::LOCK_ORDER).bind(write.order_id().to_string()),
+            &[Column::Text, Column::Int],
+        )
+        .await?;
+    let before = match row {
+        None => None,
+        Some(mut row) => {
+            let (order_id, state, version) = (write.order_id(), row.text(0)?, row.int(1)?);
+            match decoded
+                .as_deref()
+                .and_then(|decoded| decoded.get(order_id, &state, version))
+            {
+                Some(order) => Some(order),
+                None => Some(decode_loaded(order_id, &state, version)?),
+            }
+        }
+    };
+    perform_loaded(connection, write, before, decoded).await
+}
+
+/// The orders the SQLite writer wrote last, decoded: most commands follow another on the
+/// same order within moments, and skip decoding (and checking) its stored state again.
+/// An entry is believed only when the state read in the command's own transaction is the
+/// very text it was written as, so an entry from a group that was undone, or of an order
+/// another process changed since, is never used.
+#[derive(Default)]
+pub(crate) struct Decoded {
+    entries: std::collections::HashMap<OrderId, (String, Order)>,
+    arrivals: std::collections::VecDeque<OrderId>,
+}
+
+impl Decoded {
+    /// Orders kept: the ones in flight in a busy marketplace's last seconds.
+    const MAX: usize = 256;
+
+    fn get(&self, order_id: OrderId, state: &str, version: i64) -> Option<Order> {
+        let (text, order) = self.entries.get(&order_id)?;
+        (text == state && order.version as i64 == version).then(|| order.clone())
+    }
+
+    fn put(&mut self, order: Order, state: String) {
+        let order_id = order.id;
+        if self.entries.insert(order_id, (state, order)).is_none() {
+            self.arrivals.push_back(order_id);
+        }
+        while self.arrivals.len() > Self::MAX {
+            if let Some(oldest) = self.arrivals.pop_front() {
+                self.entries.remove(&oldest);
+            }
+        }
+    }
 }
 
 /// [`perform`] with the order already read (and locked). A refusal
@@ -33,6 +85,7 @@ pub(crate) async fn perform_loaded<E: Exec>(
     connection: &mut E,
     write: &mut Write,
     before: Option<Order>,
+    decoded: Option<&mut Decoded>,
 ) -> Result<Committed, StoreError> {
     match write {
         Write::Decide { order_id, decide } => {
@@ -52,7 +105,7 @@ pub(crate) async fn perform_loaded<E: Exec>(
                 batch.order.id, order_id,
                 "a command's batch belongs to its order"
             );
-            let events = write_batch(connection, before.as_ref(), &batch).await?;
+            let events = write_batch(connection, before.as_ref(), &batch, decoded).await?;
             Ok(committed(batch, events))
         }
         Write::Append {
@@ -63,7 +116,7 @@ pub(crate) async fn perform_loaded<E: Exec>(
             if version != *expected_version {
                 return Err(StoreError::Conflict);
             }
-            let events = write_batch(connection, before.as_ref(), batch).await?;
+            let events = write_batch(connection, before.as_ref(), batch, decoded).await?;
             Ok(committed((**batch).clone(), events))
         }
     }
@@ -349,6 +402,7 @@ async fn write_batch<E: Exec>(
     connection: &mut E,
     before: Option<&Order>,
     batch: &Batch,
+    decoded: Option<&mut Decoded>,
 ) -> Result<Vec<StoredEvent>, StoreError> {
     let now = batch
         .events
@@ -454,6 +508,10 @@ async fn write_batch<E: Exec>(
         unit.push_changing_one(idempotency_answer(response, now));
     }
     unit.run(connection).await?;
+    drop(unit);
+    if let Some(decoded) = decoded {
+        decoded.put(batch.order.clone(), rows.order.state);
+    }
     let first_seq = before.map_or(1, |order| order.version + 1);
     Ok(batch
         .events

@@ -144,6 +144,54 @@ async fn a_rejected_command_writes_nothing() {
 }
 
 #[tokio::test]
+async fn a_command_decides_on_the_order_as_stored_even_when_changed_behind_the_store() {
+    on_each_backend(async |store: Arc<dyn Store>, backend| {
+        // Arrange: an order the store has just written (the SQLite writer keeps it
+        // decoded), then changed in the database by someone else.
+        let now = start();
+        let order_id = new_order_id();
+        place(store.as_ref(), order_id, BUYER, now).await;
+        act(store.as_ref(), order_id, Actor::Buyer(BUYER), Action::Pay, now).await;
+        execute_raw(
+            &backend.url,
+            &[format!(
+                "update orders set state = replace(state, '\"city\":\"Berlin\"', '\"city\":\"Elsewhere\"') \
+                 where id = '{order_id}'"
+            )],
+        )
+        .await;
+        // Act: a command whose decision looks at the order it is given.
+        let seen = Arc::new(std::sync::Mutex::new(None));
+        let seeing = seen.clone();
+        let outcome = store
+            .transact(
+                order_id,
+                Box::new(move |order: Option<&orderly_domain::Order>| {
+                    let order = order.ok_or(orderly_domain::Rejection::NotFound)?;
+                    *seeing.lock().expect("not poisoned") =
+                        order.shipping_address.get("city").map(str::to_owned);
+                    Ok(decide(order, Actor::Admin(ADMIN), Action::VerifyPayment, now))
+                }),
+            )
+            .await;
+        // Assert
+        outcome.unwrap_or_else(|error| panic!("{backend}: {error}"));
+        assert_eq!(
+            seen.lock().expect("not poisoned").as_deref(),
+            Some("Elsewhere"),
+            "{backend}: the decision saw the order as stored"
+        );
+        let stored = store.load_order(order_id).await.expect("load").expect("exists");
+        assert_eq!(
+            stored.shipping_address.get("city"),
+            Some("Elsewhere"),
+            "{backend}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn lists_are_per_party_newest_first_filtered_and_paginated() {
     on_each_backend(async |store: Arc<dyn Store>, backend| {
         let other_buyer = orderly_domain::AccountId::from_uuid(uuid::Uuid::from_u128(0xb2));
