@@ -55,6 +55,11 @@ pub const SQLITE: &[Migration] = &[
         name: "outbox_indexes",
         sql: include_str!("../migrations/sqlite/0009_outbox_indexes.sql"),
     },
+    Migration {
+        version: 10,
+        name: "unpaid_orders_index",
+        sql: include_str!("../migrations/sqlite/0010_unpaid_orders_index.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -102,6 +107,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 9,
         name: "outbox_indexes",
         sql: include_str!("../migrations/postgres/0009_outbox_indexes.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "unpaid_orders_index",
+        sql: include_str!("../migrations/postgres/0010_unpaid_orders_index.sql"),
     },
 ];
 
