@@ -1064,11 +1064,8 @@ macro_rules! store_impl {
             }
 
             async fn product(&self, id: orderly_domain::ProductId) -> Result<Option<crate::Product>, StoreError> {
-                let row = sqlx::query(AssertSqlSafe(format!("select {PRODUCT_COLUMNS} from products where id = $1")))
-                    .bind(id.to_string())
-                    .fetch_optional(&self.pool)
-                    .await?;
-                row.map(|row| decode_product(&row)).transpose()
+                let mut reader = self.reader().await?;
+                crate::write::product(&mut *reader, id).await
             }
 
             async fn list_products(&self, filter: crate::ProductFilter) -> Result<Vec<crate::Product>, StoreError> {

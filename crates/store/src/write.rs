@@ -842,6 +842,54 @@ pub(crate) async fn account<E: Exec>(
     row.map(decode_account).transpose()
 }
 
+/// A product, read as an order is placed: on a reader connection with the account, so
+/// that placing an order crosses no driver's worker thread.
+pub(crate) async fn product<E: Exec>(
+    connection: &mut E,
+    id: orderly_domain::ProductId,
+) -> Result<Option<crate::Product>, StoreError> {
+    let row = connection
+        .fetch_optional(
+            &Statement::new(
+                "select id, seller_id, title, currency, price_minor, shipping_fee_minor, stock, \
+                 processing_days, created_at from products where id = $1",
+            )
+            .bind(id.to_string()),
+            &[
+                Column::Text,
+                Column::Text,
+                Column::Text,
+                Column::Text,
+                Column::Int,
+                Column::Int,
+                Column::Int,
+                Column::Int,
+                Column::Int,
+            ],
+        )
+        .await?;
+    let Some(mut row) = row else {
+        return Ok(None);
+    };
+    let mut uuid = |index: usize, what: &str| -> Result<uuid::Uuid, StoreError> {
+        let text = row.text(index)?;
+        text.parse()
+            .map_err(|error| StoreError::Other(anyhow::anyhow!("stored {what} {text}: {error}")))
+    };
+    let (id, seller_id) = (uuid(0, "product id")?, uuid(1, "seller id")?);
+    Ok(Some(crate::Product {
+        id: orderly_domain::ProductId::from_uuid(id),
+        seller_id: AccountId::from_uuid(seller_id),
+        title: row.text(2)?,
+        currency: row.text(3)?,
+        price_minor: row.int(4)?,
+        shipping_fee_minor: row.int(5)?,
+        stock: row.int(6)?,
+        processing_days: u32::try_from(row.int(7)?).unwrap_or(0),
+        created_at: from_micros(row.int(8)?)?,
+    }))
+}
+
 /// An account from a row of `id, role, name, email, created_at, revoked_at`.
 pub(crate) fn decode_account(mut row: Row) -> Result<crate::Account, StoreError> {
     let id = row.text(0)?;
