@@ -53,9 +53,38 @@ fn redact(url: &str) -> String {
 #[derive(Debug, Deserialize)]
 struct Payload {
     to: AccountId,
-    subject: String,
-    text: String,
-    html: String,
+    #[serde(flatten)]
+    body: Body,
+}
+
+/// What the e-mail says: in parts, or (written by a version before the parts were
+/// stored, and still waiting in the outbox) as its finished bodies.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Body {
+    Parts(crate::notify::EmailParts),
+    Rendered {
+        subject: String,
+        text: String,
+        html: String,
+    },
+}
+
+impl Body {
+    fn content(self) -> crate::notify::EmailContent {
+        match self {
+            Body::Parts(parts) => parts.content(),
+            Body::Rendered {
+                subject,
+                text,
+                html,
+            } => crate::notify::EmailContent {
+                subject,
+                text,
+                html,
+            },
+        }
+    }
 }
 
 /// Sends e-mails from the outbox.
@@ -187,18 +216,19 @@ impl EmailSender {
             Ok(address) => Mailbox::new(Some(name), address),
             Err(error) => return Sent::Refused(format!("`{address}` is not an address: {error}")),
         };
+        let content = payload.body.content();
         let email = Message::builder()
             .from(self.from.clone())
             .to(to)
-            .subject(payload.subject)
+            .subject(content.subject)
             // Stable across retries, so a mail client shows a repeated delivery once.
             .message_id(Some(format!(
                 "<{}@orderly>",
                 message.dedupe_key.replace(':', ".")
             )))
             .multipart(MultiPart::alternative_plain_html(
-                payload.text,
-                payload.html,
+                content.text,
+                content.html,
             ));
         let email = match email {
             Ok(email) => email,
@@ -221,4 +251,55 @@ enum Sent {
     Retry(String),
     /// Permanently refused (5xx): dead at once.
     Refused(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Body, Payload};
+
+    #[test]
+    fn an_email_stored_in_parts_is_put_together_when_sent() {
+        let payload: Payload = serde_json::from_str(
+            r#"{"guidance":"Pay <now>.","happened":["Order placed.","Refund sent."],
+                "link":"http://shop/orders/1","number":"AB12","order_id":"01a23c3c-8896-7585-8fb0-aa16d0e07f95",
+                "reader":"buyer","subject":"Order #AB12: placed","template":"order_placed",
+                "to":"01a23c3c-74bc-77ec-9aee-82786e43b5e1"}"#,
+        )
+        .expect("a payload in parts");
+        assert!(matches!(payload.body, Body::Parts(_)), "{payload:?}");
+        let content = payload.body.content();
+        assert_eq!(content.subject, "Order #AB12: placed");
+        assert_eq!(
+            content.text,
+            "Hello,\n\nOrder placed.\nRefund sent.\n\nWhat you can do now: Pay <now>.\n\n\
+             Open the order: http://shop/orders/1\n\n— orderly, on behalf of the marketplace\n"
+        );
+        assert!(
+            content.html.contains(
+                "<p>Order placed.</p><p>Refund sent.</p><p><strong>What you can do now:</strong> Pay &lt;now&gt;.</p>\
+                 <p><a href=\"http://shop/orders/1\">Open order #AB12</a></p>"
+            ),
+            "{}",
+            content.html
+        );
+    }
+
+    #[test]
+    fn an_email_queued_by_an_older_version_is_sent_as_it_was_rendered() {
+        let payload: Payload = serde_json::from_str(
+            r#"{"html":"<p>old</p>","order_id":"01a23c3c-8896-7585-8fb0-aa16d0e07f95","reader":"buyer",
+                "subject":"Old subject","template":"order_placed","text":"old text",
+                "to":"01a23c3c-74bc-77ec-9aee-82786e43b5e1"}"#,
+        )
+        .expect("a rendered payload");
+        let content = payload.body.content();
+        assert_eq!(
+            (
+                content.subject.as_str(),
+                content.text.as_str(),
+                content.html.as_str()
+            ),
+            ("Old subject", "old text", "<p>old</p>")
+        );
+    }
 }

@@ -4,9 +4,10 @@
 //! guidance of SPEC 3, for that reader) and a link to the order page.
 //!
 //! One command makes at most one e-mail per person: a seller's approval is "cancellation
-//! approved" with the refund in the same message, not three messages. The e-mail's content
-//! is rendered when the command commits (it describes the order as it then is); its
-//! address is looked up when it is sent, so a corrected address still gets it.
+//! approved" with the refund in the same message, not three messages. What the e-mail says
+//! is decided when the command commits (it describes the order as it then is) and stored
+//! in parts; its text and HTML bodies are put together from them when it is sent, and its
+//! address is looked up then, so a corrected address still gets it.
 
 use jiff::Timestamp;
 use orderly_domain::{Actor, Audience, DeadlineKind, Event, EventKind, Order, Policy, visible};
@@ -153,17 +154,73 @@ pub struct EmailContent {
     pub html: String,
 }
 
+/// What an e-mail says, in the parts its bodies are made of: stored in the outbox row as
+/// the command commits (half the bytes of the two bodies, and none of their formatting
+/// inside the SQLite writer's transaction), put together by [`EmailParts::content`] when
+/// it is sent.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+pub struct EmailParts {
+    pub subject: String,
+    /// What happened, one line per event, as the reader may see it.
+    pub happened: Vec<String>,
+    /// What the reader can do now (the guidance of SPEC 3).
+    pub guidance: String,
+    /// The order page.
+    pub link: String,
+    /// The order's number, as the link reads.
+    pub number: String,
+}
+
+impl EmailParts {
+    /// The e-mail's text and HTML bodies.
+    pub fn content(self) -> EmailContent {
+        let EmailParts {
+            subject,
+            happened,
+            guidance,
+            link,
+            number,
+        } = self;
+        let mut text = String::from("Hello,\n\n");
+        for line in &happened {
+            text.push_str(line);
+            text.push('\n');
+        }
+        text.push_str(&format!("\nWhat you can do now: {guidance}\n\nOpen the order: {link}\n\n— orderly, on behalf of the marketplace\n"));
+        let mut html = format!(
+            "<!doctype html><html lang=\"en\"><body style=\"font-family:sans-serif;line-height:1.5\"><h1 style=\"font-size:1.2em\">{}</h1>",
+            escape(&subject)
+        );
+        for line in &happened {
+            html.push_str(&format!("<p>{}</p>", escape(line)));
+        }
+        html.push_str(&format!(
+            "<p><strong>What you can do now:</strong> {}</p><p><a href=\"{}\">Open order #{}</a></p></body></html>",
+            escape(&guidance),
+            escape(&link),
+            escape(&number)
+        ));
+        EmailContent {
+            subject,
+            text,
+            html,
+        }
+    }
+}
+
 /// An e-mail outbox row's payload, written out directly (no `serde_json::Value` built
 /// first: this runs inside the SQLite writer's transaction), its keys in alphabetical
-/// order as before.
+/// order.
 #[derive(serde::Serialize)]
 struct EmailPayload<'a> {
-    html: &'a str,
+    guidance: &'a str,
+    happened: &'a [String],
+    link: &'a str,
+    number: &'a str,
     order_id: orderly_domain::OrderId,
     reader: &'static str,
     subject: &'a str,
     template: &'static str,
-    text: &'a str,
     to: orderly_domain::AccountId,
 }
 
@@ -192,7 +249,7 @@ pub fn emails(
         let Some((_, template, headline)) = picked.first().copied() else {
             continue;
         };
-        let content = render(order, reader, headline, &picked, now, policy, public_url);
+        let parts = render(order, reader, headline, &picked, now, policy, public_url);
         let to = match reader {
             Reader::Buyer => order.buyer_id,
             Reader::Seller => order.seller_id,
@@ -201,12 +258,14 @@ pub fn emails(
             topic: "email".into(),
             dedupe_key: format!("email:{}:{first_seq}:{}", order.id, reader.code()),
             payload: serde_json::to_string(&EmailPayload {
-                html: &content.html,
+                guidance: &parts.guidance,
+                happened: &parts.happened,
+                link: &parts.link,
+                number: &parts.number,
                 order_id: order.id,
                 reader: reader.code(),
-                subject: &content.subject,
+                subject: &parts.subject,
                 template,
-                text: &content.text,
                 to,
             })
             .expect("an e-mail always serialises"),
@@ -223,7 +282,7 @@ fn render(
     now: Timestamp,
     policy: &Policy,
     public_url: &str,
-) -> EmailContent {
+) -> EmailParts {
     let subject = format!("Order #{}: {headline}", order.number());
     let happened: Vec<String> = picked
         .iter()
@@ -237,29 +296,12 @@ fn render(
     };
     let guidance = orderly_domain::guidance(order, actor, now, policy);
     let link = format!("{}/orders/{}", public_url.trim_end_matches('/'), order.id);
-    let mut text = String::from("Hello,\n\n");
-    for line in &happened {
-        text.push_str(line);
-        text.push('\n');
-    }
-    text.push_str(&format!("\nWhat you can do now: {guidance}\n\nOpen the order: {link}\n\n— orderly, on behalf of the marketplace\n"));
-    let mut html = format!(
-        "<!doctype html><html lang=\"en\"><body style=\"font-family:sans-serif;line-height:1.5\"><h1 style=\"font-size:1.2em\">{}</h1>",
-        escape(&subject)
-    );
-    for line in &happened {
-        html.push_str(&format!("<p>{}</p>", escape(line)));
-    }
-    html.push_str(&format!(
-        "<p><strong>What you can do now:</strong> {}</p><p><a href=\"{}\">Open order #{}</a></p></body></html>",
-        escape(&guidance),
-        escape(&link),
-        escape(&order.number())
-    ));
-    EmailContent {
+    EmailParts {
         subject,
-        text,
-        html,
+        happened,
+        guidance: guidance.to_string(),
+        link,
+        number: order.number(),
     }
 }
 
