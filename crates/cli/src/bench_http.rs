@@ -4,7 +4,8 @@
 //! playing the cancel story over HTTP: place → pay → verify (admin) → request cancellation
 //! → approve (seller), each POST with its own `Idempotency-Key` as a careful client sends
 //! it. Prints rates, p50/p99/p999 per request and per step, the server's CPU time per
-//! request (from `/proc`), its peak RSS, and the ratio of the story's rate to the
+//! request (from `/proc`), on SQLite the bytes it had written to storage per command, its
+//! peak RSS, and the ratio of the story's rate to the
 //! baseline's, so figures from a noisy machine can be compared. Every loop is bounded by
 //! time and count; only loopback is used.
 
@@ -122,6 +123,16 @@ impl Server {
         Ok(Duration::from_secs_f64(
             (ticks(11)? + ticks(12)?) / TICKS_PER_SECOND,
         ))
+    }
+
+    /// Bytes the server has had written to storage so far (`write_bytes` of
+    /// `/proc/PID/io`: what reached the disk or its cache, not what was asked to be);
+    /// `None` where the kernel does not say.
+    fn written(&self) -> Option<u64> {
+        let io = std::fs::read_to_string(format!("/proc/{}/io", self.child.id())).ok()?;
+        io.lines()
+            .find_map(|line| line.strip_prefix("write_bytes:"))
+            .and_then(|bytes| bytes.trim().parse().ok())
     }
 
     /// The most memory the server has held at once, in bytes.
@@ -282,6 +293,8 @@ async fn measure(
     let cpu_health = cpu()? - cpu_before;
 
     let cpu_before = cpu()?;
+    let written = || -> Option<u64> { fleet.iter().map(Server::written).sum() };
+    let written_before = written();
     // The bootstrap admin is the same account in every run: keys unique to this run keep
     // a run on a database used before from replaying that run's answers.
     let run = orderly_app::service::new_id();
@@ -304,6 +317,9 @@ async fn measure(
     })
     .await;
     let cpu_story = cpu()? - cpu_before;
+    let written_story = written()
+        .zip(written_before)
+        .map(|(after, before)| after.saturating_sub(before));
     let peak_rss = fleet
         .iter()
         .map(Server::peak_rss)
@@ -351,6 +367,13 @@ async fn measure(
         "  ratio commands/healthz: {:.3}",
         story.per_sec() / health.per_sec().max(1e-9)
     );
+    // On PostgreSQL the database writes, not orderly: only SQLite's figure says anything.
+    if let (Some(bytes), true) = (written_story, url.starts_with("sqlite:")) {
+        println!(
+            "  written to storage: {:.1} KB per command (the log and its checkpoints)",
+            bytes as f64 / 1000.0 / story.latencies.len().max(1) as f64
+        );
+    }
     println!(
         "  server peak RSS: {:.1} MiB{}",
         peak_rss as f64 / (1024.0 * 1024.0),
