@@ -103,7 +103,7 @@ macro_rules! store_impl {
 
             async fn load_order(&self, order_id: OrderId) -> Result<Option<Order>, StoreError> {
                 let mut reader = self.reader().await?;
-                crate::write::load_order(&mut *reader, order_id, "select state, version from orders where id = $1").await
+                crate::write::load_order(&mut *reader, order_id, "select state, version from orders where id = $1", None).await
             }
 
             async fn order_events(&self, order_id: OrderId) -> Result<Vec<StoredEvent>, StoreError> {

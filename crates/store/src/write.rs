@@ -23,25 +23,13 @@ pub(crate) async fn perform<E: Exec>(
     write: &mut Write,
     decoded: Option<&mut Decoded>,
 ) -> Result<Committed, StoreError> {
-    let row = connection
-        .fetch_optional(
-            &Statement::new(E::LOCK_ORDER).bind(write.order_id().to_string()),
-            &[Column::Text, Column::Int],
-        )
-        .await?;
-    let before = match row {
-        None => None,
-        Some(mut row) => {
-            let (order_id, state, version) = (write.order_id(), row.text(0)?, row.int(1)?);
-            match decoded
-                .as_deref()
-                .and_then(|decoded| decoded.get(order_id, &state, version))
-            {
-                Some(order) => Some(order),
-                None => Some(decode_loaded(order_id, &state, version)?),
-            }
-        }
-    };
+    let before = load_order(
+        connection,
+        write.order_id(),
+        E::LOCK_ORDER,
+        decoded.as_deref(),
+    )
+    .await?;
     perform_loaded(connection, write, before, decoded).await
 }
 
@@ -179,11 +167,13 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 }
 
 /// The order's state from its row (read with `sql`), checked against its invariants (bugs
-/// assert at both ends: after `apply`, and when loading).
+/// assert at both ends: after `apply`, and when loading) unless `decoded` holds it as
+/// written.
 pub(crate) async fn load_order<E: Exec>(
     connection: &mut E,
     order_id: OrderId,
     sql: &'static str,
+    decoded: Option<&Decoded>,
 ) -> Result<Option<Order>, StoreError> {
     let row = connection
         .fetch_optional(
@@ -194,7 +184,11 @@ pub(crate) async fn load_order<E: Exec>(
     let Some(mut row) = row else {
         return Ok(None);
     };
-    decode_loaded(order_id, &row.text(0)?, row.int(1)?).map(Some)
+    let (state, version) = (row.text(0)?, row.int(1)?);
+    match decoded.and_then(|decoded| decoded.get(order_id, &state, version)) {
+        Some(order) => Ok(Some(order)),
+        None => decode_loaded(order_id, &state, version).map(Some),
+    }
 }
 
 /// An order from its stored state and version, checked.
