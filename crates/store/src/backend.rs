@@ -1241,8 +1241,7 @@ macro_rules! store_impl {
             }
         }
 
-        const PRODUCT_COLUMNS: &str =
-            "id, seller_id, title, currency, price_minor, shipping_fee_minor, stock, processing_days, created_at";
+        use crate::write::PRODUCT_COLUMNS;
         const ACCOUNT_COLUMNS: &str = "id, role, name, email, created_at, revoked_at";
         const ACCOUNT_COLUMNS_OF_A: &str = "a.id, a.role, a.name, a.email, a.created_at, a.revoked_at";
 

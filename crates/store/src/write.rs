@@ -836,30 +836,23 @@ pub(crate) async fn account<E: Exec>(
     row.map(decode_account).transpose()
 }
 
+/// A product's columns, as every product query selects them (see [`product`]).
+pub(crate) const PRODUCT_COLUMNS: &str = "id, seller_id, title, currency, price_minor, shipping_fee_minor, stock, processing_days, created_at";
+
 /// A product, read as an order is placed: on a reader connection with the account, so
 /// that placing an order crosses no driver's worker thread.
 pub(crate) async fn product<E: Exec>(
     connection: &mut E,
     id: orderly_domain::ProductId,
 ) -> Result<Option<crate::Product>, StoreError> {
+    use Column::{Int, Text};
     let row = connection
         .fetch_optional(
-            &Statement::new(
-                "select id, seller_id, title, currency, price_minor, shipping_fee_minor, stock, \
-                 processing_days, created_at from products where id = $1",
-            )
+            &Statement::new(format!(
+                "select {PRODUCT_COLUMNS} from products where id = $1"
+            ))
             .bind(id.to_string()),
-            &[
-                Column::Text,
-                Column::Text,
-                Column::Text,
-                Column::Text,
-                Column::Int,
-                Column::Int,
-                Column::Int,
-                Column::Int,
-                Column::Int,
-            ],
+            &[Text, Text, Text, Text, Int, Int, Int, Int, Int],
         )
         .await?;
     let Some(mut row) = row else {
