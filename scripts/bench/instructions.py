@@ -8,10 +8,13 @@ Runs the server under callgrind twice on a fresh SQLite file (synchronous=FULL),
 the cancel story (place, pay, verify, request cancellation, approve) N and then 2N times
 from one client, each POST with its own Idempotency-Key, and prints
 (Ir(2N) - Ir(N)) / (5 N): what one more command costs, start-up and set-up cancelled out.
-One client, so every command is its own commit (no group commit to share it with).
+One client by default, so every command is its own commit (no group commit to share it
+with); `--clients N` plays the stories from N threads at once, so that commands queue
+behind the (slowed) writer and share group commits as they do under load.
 """
 
 import argparse
+import concurrent.futures
 import glob
 import json
 import os
@@ -43,7 +46,7 @@ def call(base, token, method, path, body, expected):
         return json.loads(response.read() or b"null")
 
 
-def run(binary, stories, workdir):
+def run(binary, stories, workdir, clients):
     db = os.path.join(workdir, f"orderly-{stories}.db")
     out = os.path.join(workdir, f"callgrind-{stories}.out")
     env = dict(
@@ -78,7 +81,8 @@ def run(binary, stories, workdir):
         "stock": 1000000,
         "processing_days": 5,
     }, 201)["id"]
-    for _ in range(stories):
+
+    def story(_):
         order = call(base, buyer, "POST", "/api/v1/orders", {
             "lines": [{"product_id": product, "quantity": 1}],
             "shipping_address": {"name": "Bench", "city": "Loopback", "country": "DE"},
@@ -90,6 +94,9 @@ def run(binary, stories, workdir):
         call(base, buyer, "POST", f"/api/v1/orders/{order}/cancel",
              {"reason": "no_longer_needed"}, 202)
         call(base, seller, "POST", f"/api/v1/orders/{order}/cancellation/approve", {}, 200)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=clients) as pool:
+        list(pool.map(story, range(stories)))
     server.send_signal(signal.SIGTERM)
     server.wait(timeout=600)
     total = 0
@@ -106,17 +113,20 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("binary")
     parser.add_argument("--stories", type=int, default=100)
+    parser.add_argument("--clients", type=int, default=1,
+                        help="stories played at once (default 1: every command commits alone)")
     parser.add_argument("--keep", metavar="DIR",
                         help="keep the databases and callgrind profiles in DIR (for callgrind_annotate)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as temp:
         workdir = args.keep or temp
         os.makedirs(workdir, exist_ok=True)
-        once = run(args.binary, args.stories, workdir)
-        twice = run(args.binary, 2 * args.stories, workdir)
+        once = run(args.binary, args.stories, workdir, args.clients)
+        twice = run(args.binary, 2 * args.stories, workdir, args.clients)
     commands = 5 * args.stories
     print(f"{args.binary}: {(twice - once) / commands:,.0f} instructions per command "
-          f"(Ir {once:,} for {args.stories} stories, {twice:,} for {2 * args.stories})")
+          f"(Ir {once:,} for {args.stories} stories, {twice:,} for {2 * args.stories}, "
+          f"{args.clients} at once)")
 
 
 if __name__ == "__main__":

@@ -118,20 +118,34 @@ macro_rules! store_impl {
                 limit: u32,
                 kind: Option<&str>,
             ) -> Result<(Vec<StoredEvent>, Option<u64>), StoreError> {
-                let limit = limit.clamp(1, crate::PAGE_LIMIT_MAX);
-                let rows = sqlx::query(
-                    "select seq, body from events where order_id = $1 and seq > $2 \
-                     and ($3 = '' or kind = $3) order by seq limit $4",
-                )
-                .bind(order_id.to_string())
-                .bind(i64::try_from(after_seq).unwrap_or(i64::MAX))
-                .bind(kind.unwrap_or(""))
-                .bind(i64::from(limit) + 1)
-                .fetch_all(&self.pool)
-                .await?;
-                let mut events = rows.iter().map(decode_event).collect::<Result<Vec<_>, StoreError>>()?;
-                let next = if events.len() > limit as usize {
-                    events.truncate(limit as usize);
+                let limit = limit.clamp(1, crate::PAGE_LIMIT_MAX) as usize;
+                // A row holds a command's events: rows are read a page at a time until the
+                // page of events (one more, to know whether there is more) is full.
+                const ROWS: i64 = 100;
+                let mut events = Vec::new();
+                let mut after_row = i64::try_from(after_seq).unwrap_or(i64::MAX);
+                loop {
+                    let rows = sqlx::query(
+                        "select seq, last_seq, body from events where order_id = $1 and last_seq > $2 \
+                         order by seq limit $3",
+                    )
+                    .bind(order_id.to_string())
+                    .bind(after_row)
+                    .bind(ROWS)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    for row in &rows {
+                        after_row = row.try_get("last_seq")?;
+                        events.extend(decode_events(row)?.into_iter().filter(|stored| {
+                            stored.seq > after_seq && kind.is_none_or(|kind| stored.event.kind.name() == kind)
+                        }));
+                    }
+                    if events.len() > limit || rows.len() < ROWS as usize {
+                        break;
+                    }
+                }
+                let next = if events.len() > limit {
+                    events.truncate(limit);
                     events.last().map(|event| event.seq)
                 } else {
                     None
@@ -1401,21 +1415,21 @@ macro_rules! store_impl {
         }
 
         async fn read_events(connection: &mut Connection, order_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
-            let rows = sqlx::query("select seq, body from events where order_id = $1 order by seq")
+            let rows = sqlx::query("select seq, last_seq, body from events where order_id = $1 order by seq")
                 .bind(order_id)
                 .fetch_all(&mut *connection)
                 .await?;
-            rows.iter().map(decode_event).collect()
+            let mut events = Vec::new();
+            for row in &rows {
+                events.extend(decode_events(row)?);
+            }
+            Ok(events)
         }
 
-        fn decode_event(row: &<$db as sqlx::Database>::Row) -> Result<StoredEvent, StoreError> {
+        /// The events of one row: those one command appended.
+        fn decode_events(row: &<$db as sqlx::Database>::Row) -> Result<Vec<StoredEvent>, StoreError> {
             let body: String = row.try_get("body")?;
-            let event: Event = serde_json::from_str(&body)
-                .map_err(|error| StoreError::Other(anyhow::anyhow!("stored event: {error}")))?;
-            Ok(StoredEvent {
-                seq: u64::try_from(row.try_get::<i64, _>("seq")?).unwrap_or(0),
-                event,
-            })
+            projection::stored_events(row.try_get("seq")?, row.try_get("last_seq")?, &body)
         }
 
         impl crate::exec::Exec for Connection {

@@ -60,6 +60,11 @@ pub const SQLITE: &[Migration] = &[
         name: "unpaid_orders_index",
         sql: include_str!("../migrations/sqlite/0010_unpaid_orders_index.sql"),
     },
+    Migration {
+        version: 11,
+        name: "events_per_command",
+        sql: include_str!("../migrations/sqlite/0011_events_per_command.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -112,6 +117,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 10,
         name: "unpaid_orders_index",
         sql: include_str!("../migrations/postgres/0010_unpaid_orders_index.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "events_per_command",
+        sql: include_str!("../migrations/postgres/0011_events_per_command.sql"),
     },
 ];
 
@@ -189,5 +199,73 @@ mod tests {
             next > purged,
             "new message {next} must not reuse purged id {purged}"
         );
+    }
+
+    #[test]
+    fn the_events_of_one_row_each_become_rows_of_one_event() {
+        // Arrange: the schema before migration 11, an order's two events as rows of their
+        // own, as the versions before it wrote them.
+        let connection = rusqlite::Connection::open_in_memory().expect("open");
+        let per_command = SQLITE
+            .iter()
+            .position(|migration| migration.name == "events_per_command")
+            .expect("events per command is a migration");
+        apply(&connection, &SQLITE[..per_command]);
+        let at = jiff::Timestamp::from_second(1_800_000_000).expect("a time");
+        let events = [
+            orderly_domain::EventKind::PaymentVerified,
+            orderly_domain::EventKind::DeadlineCleared {
+                deadline: orderly_domain::DeadlineKind::PaymentVerification,
+            },
+        ]
+        .map(|kind| orderly_domain::Event {
+            at,
+            actor: orderly_domain::Actor::System,
+            kind,
+        });
+        connection
+            .execute_batch(
+                "insert into orders (id, buyer_id, seller_id, status, frozen, currency, total_minor, \
+                 captured_minor, held_minor, released_minor, refunded_minor, version, placed_at, state, \
+                 created_at, updated_at) values ('o1', 'b', 's', 'paid', 0, 'EUR', 0, 0, 0, 0, 0, 2, 0, '{}', 0, 0)",
+            )
+            .expect("an order");
+        for (index, event) in events.iter().enumerate() {
+            connection
+                .execute(
+                    "insert into events (order_id, seq, at, kind, body, created_at) values ('o1', ?1, 0, ?2, ?3, 0)",
+                    rusqlite::params![
+                        index as i64 + 1,
+                        event.kind.name(),
+                        serde_json::to_string(event).expect("an event as JSON")
+                    ],
+                )
+                .expect("an event row");
+        }
+        // Act
+        apply(&connection, &SQLITE[per_command..=per_command]);
+        // Assert: each row an array of its one event, numbered as before.
+        let rows: Vec<(i64, i64, String, String)> = connection
+            .prepare(
+                "select seq, last_seq, kinds, body from events where order_id = 'o1' order by seq",
+            )
+            .expect("prepare")
+            .query_map([], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            })
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        let mut read = Vec::new();
+        for (seq, last_seq, kinds, body) in &rows {
+            assert_eq!(seq, last_seq);
+            assert_eq!(*kinds, events[*seq as usize - 1].kind.name());
+            read.extend(crate::projection::stored_events(*seq, *last_seq, body).expect("decodes"));
+        }
+        let read: Vec<(u64, orderly_domain::Event)> = read
+            .into_iter()
+            .map(|stored| (stored.seq, stored.event))
+            .collect();
+        assert_eq!(read, vec![(1, events[0].clone()), (2, events[1].clone())]);
     }
 }

@@ -27,10 +27,15 @@ pub struct OrderRow {
     pub state: String,
 }
 
-pub struct EventRow {
+/// The `events` row of one command: the events it appended, numbered `seq` to `last_seq`.
+pub struct EventsRow {
     pub seq: i64,
+    pub last_seq: i64,
+    /// The first event's time.
     pub at: i64,
-    pub kind: &'static str,
+    /// The events' kinds, oldest first, separated by spaces.
+    pub kinds: String,
+    /// The events as a JSON array, oldest first.
     pub body: String,
 }
 
@@ -75,7 +80,8 @@ pub struct MetricsRow {
 /// Every row one command writes.
 pub struct Rows {
     pub order: OrderRow,
-    pub events: Vec<EventRow>,
+    /// `None` when there are no events.
+    pub events: Option<EventsRow>,
     /// The order's whole set of deadline rows, or `None` when the command left them as
     /// they were (most commands do; skipping the rewrite saves two statements).
     pub deadlines: Option<Vec<DeadlineRow>>,
@@ -90,6 +96,57 @@ pub struct Rows {
     pub shipment: Option<(String, String)>,
 }
 
+/// The one row of `events` appended to `before`.
+fn events_row(before: Option<&Order>, events: &[Event]) -> Result<Option<EventsRow>, StoreError> {
+    let Some(first) = events.first() else {
+        return Ok(None);
+    };
+    let seq = |count: u64| {
+        i64::try_from(before.map_or(0, |order| order.version) + count).map_err(anyhow::Error::new)
+    };
+    let mut kinds = String::new();
+    for event in events {
+        if !kinds.is_empty() {
+            kinds.push(' ');
+        }
+        kinds.push_str(event.kind.name());
+    }
+    Ok(Some(EventsRow {
+        seq: seq(1)?,
+        last_seq: seq(events.len() as u64)?,
+        at: micros(first.at),
+        kinds,
+        body: serde_json::to_string(events).map_err(anyhow::Error::new)?,
+    }))
+}
+
+/// The events of a stored `events` row (`seq` to `last_seq`, `body` their JSON array), each
+/// with its number.
+pub fn stored_events(
+    seq: i64,
+    last_seq: i64,
+    body: &str,
+) -> Result<Vec<crate::StoredEvent>, StoreError> {
+    let events: Vec<Event> = serde_json::from_str(body).map_err(|error| {
+        StoreError::Other(anyhow::anyhow!("stored events {seq}-{last_seq}: {error}"))
+    })?;
+    let first = u64::try_from(seq).ok().filter(|first| *first >= 1);
+    match first {
+        Some(first) if last_seq - seq + 1 == events.len() as i64 => Ok(events
+            .into_iter()
+            .enumerate()
+            .map(|(index, event)| crate::StoredEvent {
+                seq: first + index as u64,
+                event,
+            })
+            .collect()),
+        _ => Err(StoreError::Other(anyhow::anyhow!(
+            "stored events {seq}-{last_seq} hold {} events",
+            events.len()
+        ))),
+    }
+}
+
 /// How a carrier is compared: without case and surrounding spaces.
 pub fn carrier_key(carrier: &str) -> String {
     carrier.trim().to_lowercase()
@@ -97,19 +154,7 @@ pub fn carrier_key(carrier: &str) -> String {
 
 /// The rows for `events` appended to `before`, leading to `after`.
 pub fn rows(before: Option<&Order>, events: &[Event], after: &Order) -> Result<Rows, StoreError> {
-    let first_seq = before.map_or(1, |order| order.version + 1);
-    let event_rows: Vec<EventRow> = events
-        .iter()
-        .enumerate()
-        .map(|(index, event)| {
-            Ok(EventRow {
-                seq: i64::try_from(first_seq + index as u64).map_err(anyhow::Error::new)?,
-                at: micros(event.at),
-                kind: event.kind.name(),
-                body: serde_json::to_string(event).map_err(anyhow::Error::new)?,
-            })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
+    let event_rows = events_row(before, events)?;
     let ledger_start = before.map_or(0, |order| order.ledger.len());
     let ledger = after.ledger[ledger_start..]
         .iter()
@@ -140,15 +185,16 @@ pub fn rows(before: Option<&Order>, events: &[Event], after: &Order) -> Result<R
         })
         .map(|(row, _)| row)
         .collect();
+    let first_seq = before.map_or(1, |order| order.version + 1);
     let penalties = events
         .iter()
-        .zip(event_rows.iter())
-        .filter_map(|(event, row)| match &event.kind {
+        .enumerate()
+        .filter_map(|(index, event)| match &event.kind {
             orderly_domain::EventKind::PenaltyApplied { points, reason } => Some(PenaltyRow {
-                event_seq: row.seq,
+                event_seq: (first_seq + index as u64) as i64,
                 points: i64::from(*points),
                 reason: reason.clone(),
-                at: row.at,
+                at: micros(event.at),
             }),
             _ => None,
         })

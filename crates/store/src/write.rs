@@ -456,21 +456,21 @@ async fn write_batch<E: Exec>(
             .bind(previous.version as i64),
         ),
     }
-    unit.statements.extend(insert_rows(
-        "insert into events (order_id, created_at, seq, at, kind, body) values ",
-        "(#, #, #, #, #, #)",
-        "",
-        &rows.events,
-        |insert, event| {
-            insert
-                .bind(&order.id)
-                .bind(now)
-                .bind(event.seq)
-                .bind(event.at)
-                .bind(event.kind)
-                .bind(&event.body)
-        },
-    ));
+    if let Some(events) = &rows.events {
+        unit.push(
+            Statement::new(
+                "insert into events (order_id, created_at, seq, last_seq, at, kinds, body) \
+                 values ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&order.id)
+            .bind(now)
+            .bind(events.seq)
+            .bind(events.last_seq)
+            .bind(events.at)
+            .bind(&events.kinds)
+            .bind(&events.body),
+        );
+    }
     push_projection_rows(&mut unit, &rows, now, E::METRIC_SHARDS);
     push_queue(connection, &mut unit, batch, order, now).await?;
     unit.statements.extend(insert_rows(

@@ -192,6 +192,72 @@ async fn a_command_decides_on_the_order_as_stored_even_when_changed_behind_the_s
 }
 
 #[tokio::test]
+async fn an_orders_history_reads_the_same_whole_in_pages_and_by_kind() {
+    on_each_backend(async |store: Arc<dyn Store>, backend| {
+        // Arrange: commands that append one event and several (a command's events are
+        // stored together, so pages end inside what one command appended).
+        let now = start();
+        let order_id = requested_order(store.as_ref(), now).await;
+        act(
+            store.as_ref(),
+            order_id,
+            Actor::Seller(SELLER),
+            Action::ApproveCancellation,
+            now,
+        )
+        .await;
+        let whole = store.order_events(order_id).await.expect("history");
+        let kinds: Vec<&str> = whole
+            .iter()
+            .map(|stored| stored.event.kind.name())
+            .collect();
+        assert!(whole.len() >= 6, "{backend}: {kinds:?}");
+        assert_eq!(
+            whole.iter().map(|stored| stored.seq).collect::<Vec<_>>(),
+            (1..=whole.len() as u64).collect::<Vec<_>>(),
+            "{backend}: numbered from 1 without gaps"
+        );
+        for limit in [1, 2, 3, 100] {
+            // Act: every page, each after the last one's cursor.
+            let mut paged = Vec::new();
+            let mut after = 0;
+            loop {
+                let (page, next) = store
+                    .order_events_page(order_id, after, limit, None)
+                    .await
+                    .expect("a page");
+                assert!(page.len() <= limit as usize, "{backend}");
+                paged.extend(page);
+                match next {
+                    Some(next) if next > after => after = next,
+                    Some(next) => panic!("{backend}: the cursor went from {after} to {next}"),
+                    None => break,
+                }
+            }
+            // Assert
+            assert_eq!(paged, whole, "{backend}: pages of {limit}");
+        }
+        let cleared: Vec<_> = whole
+            .iter()
+            .filter(|stored| stored.event.kind.name() == "deadline_cleared")
+            .cloned()
+            .collect();
+        assert!(!cleared.is_empty(), "{backend}: {kinds:?}");
+        let (page, next) = store
+            .order_events_page(order_id, 0, 100, Some("deadline_cleared"))
+            .await
+            .expect("a page of one kind");
+        assert_eq!((page, next), (cleared.clone(), None), "{backend}");
+        let (page, next) = store
+            .order_events_page(order_id, cleared[0].seq, 100, Some("deadline_cleared"))
+            .await
+            .expect("a later page of one kind");
+        assert_eq!((page, next), (cleared[1..].to_vec(), None), "{backend}");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn lists_are_per_party_newest_first_filtered_and_paginated() {
     on_each_backend(async |store: Arc<dyn Store>, backend| {
         let other_buyer = orderly_domain::AccountId::from_uuid(uuid::Uuid::from_u128(0xb2));
