@@ -142,6 +142,9 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     test_clock: Option<Arc<TestClock>>,
     config: AppConfig,
+    /// The SHA-256 of `config.admin_token` (when set): a request's token is hashed once,
+    /// to be compared with it and looked up.
+    admin_token_digest: Option<[u8; 32]>,
     /// One deadline run at a time in this process (the store keeps processes apart).
     deadline_run: tokio::sync::Mutex<()>,
     /// The workers' health, for `/readyz` and `/metrics`.
@@ -163,12 +166,18 @@ impl App {
         clock: Arc<dyn Clock>,
         config: AppConfig,
     ) -> Self {
+        let admin_token_digest = config
+            .admin_token
+            .as_deref()
+            .filter(|token| !token.is_empty())
+            .map(tokens::digest);
         Self {
             store,
             policy: Arc::new(policy),
             clock,
             test_clock: None,
             config,
+            admin_token_digest,
             deadline_run: tokio::sync::Mutex::new(()),
             health: crate::workers::Health::default(),
             last_purge: std::sync::Mutex::new(None),
@@ -297,9 +306,9 @@ impl App {
 
     /// The account a bearer token belongs to.
     pub async fn authenticate(&self, token: &str) -> Result<Option<Account>, AppError> {
-        if let Some(admin_token) = &self.config.admin_token
-            && !admin_token.is_empty()
-            && tokens::constant_time_eq(admin_token, token)
+        let digest = tokens::digest(token);
+        if let Some(admin) = &self.admin_token_digest
+            && tokens::digests_equal(admin, &digest)
         {
             return Ok(Some(Account {
                 id: BOOTSTRAP_ADMIN_ID,
@@ -310,7 +319,7 @@ impl App {
                 revoked_at: None,
             }));
         }
-        Ok(self.store.account_by_token(&tokens::hash(token)).await?)
+        Ok(self.store.account_by_token(&hex::encode(digest)).await?)
     }
 
     /// Creates an account and returns it with its token (shown once, stored hashed).

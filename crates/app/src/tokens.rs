@@ -11,19 +11,25 @@ pub fn generate() -> String {
 
 /// The hash under which a token is stored and looked up.
 pub fn hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
+    hex::encode(digest(token))
 }
 
-/// Compares two secrets in time independent of where they differ.
-pub fn constant_time_eq(left: &str, right: &str) -> bool {
-    let (left, right) = (
-        Sha256::digest(left.as_bytes()),
-        Sha256::digest(right.as_bytes()),
-    );
+/// A token's SHA-256: [`hash`] is it as hex, and tokens are compared by it.
+pub fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// Compares two digests in time independent of where they differ.
+pub fn digests_equal(left: &[u8; 32], right: &[u8; 32]) -> bool {
     left.iter()
         .zip(right.iter())
         .fold(0_u8, |diff, (a, b)| diff | (a ^ b))
         == 0
+}
+
+/// Compares two secrets in time independent of where they differ.
+pub fn constant_time_eq(left: &str, right: &str) -> bool {
+    digests_equal(&digest(left), &digest(right))
 }
 
 #[cfg(test)]
@@ -39,5 +45,8 @@ mod tests {
         assert_ne!(hash(&first), hash(&second));
         assert!(constant_time_eq(&first, &first));
         assert!(!constant_time_eq(&first, &second));
+        assert_eq!(hex::encode(digest(&first)), hash(&first));
+        assert!(digests_equal(&digest(&first), &digest(&first)));
+        assert!(!digests_equal(&digest(&first), &digest(&second)));
     }
 }
