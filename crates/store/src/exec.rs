@@ -348,15 +348,19 @@ fn bind(
 /// one the next number); `None` when one comes early. (`$` appears in orderly's SQL only
 /// as a parameter.)
 fn numbered_in_order(sql: &str) -> Option<usize> {
+    // Every statement a command writes is scanned before it is bound: memchr finds the
+    // `$`s without looking at each byte in turn.
+    let bytes = sql.as_bytes();
     let mut highest = 0;
-    let mut rest = sql.as_bytes();
-    while let Some(at) = rest.iter().position(|&byte| byte == b'$') {
-        rest = &rest[at + 1..];
-        let digits = rest.iter().take_while(|byte| byte.is_ascii_digit()).count();
-        let number = rest[..digits].iter().fold(0_usize, |number, digit| {
+    for at in memchr::memchr_iter(b'$', bytes) {
+        let digits = &bytes[at + 1..];
+        let length = digits
+            .iter()
+            .take_while(|byte| byte.is_ascii_digit())
+            .count();
+        let number = digits[..length].iter().fold(0_usize, |number, digit| {
             number * 10 + usize::from(digit - b'0')
         });
-        rest = &rest[digits..];
         if number > highest + 1 || number == 0 {
             return None;
         }
