@@ -37,7 +37,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::exec::ready;
-use crate::write::{Decoded, perform, reserve_key};
+use crate::write::{Decoded, key_is_free, perform, reserve_key};
 use crate::{StoreError, StoreOptions};
 
 /// Connections in sqlx's pool: WAL lets readers run beside the one writer.
@@ -707,7 +707,20 @@ fn run_tasks(
         // A claim on an idempotency key writes at most one statement's worth (an insert
         // that does nothing on a conflict, or a single update), so it needs no savepoint
         // to be undone alone: it is either written whole or not at all.
-        let (write, claimed) = match task {
+        // Without savepoints, a command whose key is free is run unclaimed: its answer
+        // is then the key's one row (an insert, instead of a claim and an update that
+        // grows it). A refusal, or a command without an answer, claims the key after it,
+        // as it would have been claimed before.
+        let free = match &*task {
+            Task::Command(_, Some(claim)) if guard == Guard::None => {
+                match ready(key_is_free(connection, claim)) {
+                    Ok(free) => free,
+                    Err(error) => return broken(connection, done, error),
+                }
+            }
+            _ => false,
+        };
+        let (write, claimed, unclaimed) = match task {
             Task::Reserve(reservation) => (
                 None,
                 Some(Done::Reserve(claim_key(
@@ -716,16 +729,19 @@ fn run_tasks(
                     &mut any_written,
                     flag_full,
                 ))),
+                None,
             ),
-            Task::Command(write, None) => (Some(write), None),
+            Task::Command(write, None) => (Some(write), None, None),
+            Task::Command(write, Some(claim)) if free => (Some(write), None, Some(&*claim)),
             Task::Command(write, Some(claim)) => {
                 match claim_key(connection, claim, &mut any_written, flag_full) {
-                    Ok(crate::IdempotencyBegin::Started) => (Some(write), None),
+                    Ok(crate::IdempotencyBegin::Started) => (Some(write), None, None),
                     claimed => (
                         None,
                         Some(Done::Command(
                             claimed.and_then(|used| Err(StoreError::KeyUsed(used))),
                         )),
+                        None,
                     ),
                 }
             }
@@ -749,6 +765,23 @@ fn run_tasks(
         let outcome = Done::Command(ready(perform(connection, write, Some(decoded))));
         if let Some(error) = outcome.error() {
             flag_full(error);
+        }
+        let claim_after = match &outcome {
+            Done::Command(Ok(committed)) => committed.answer.is_none(),
+            Done::Command(Err(StoreError::Rejected(_))) => true,
+            _ => false,
+        };
+        if let Some(claim) = unclaimed.filter(|_| claim_after) {
+            match claim_key(connection, claim, &mut any_written, flag_full) {
+                Ok(crate::IdempotencyBegin::Started) => {}
+                Ok(_) => {
+                    let error = StoreError::Other(anyhow::anyhow!(
+                        "an idempotency key found free was taken within its own command"
+                    ));
+                    return broken(connection, done, error);
+                }
+                Err(error) => return broken(connection, done, error),
+            }
         }
         if guard == Guard::None && outcome.may_have_written_in_part() {
             let _ = run(connection, "ROLLBACK");

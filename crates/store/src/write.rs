@@ -305,19 +305,43 @@ pub(crate) async fn write_idempotency<E: Exec>(
     unit.run(connection).await
 }
 
-/// The statement of [`write_idempotency`]; it changes one row unless the key was taken over.
+/// The statement of [`write_idempotency`]: the answer on the request's claim, or, on
+/// SQLite, where the writer claims a free key with the command's own row ([`key_is_free`]),
+/// the key's one row with its answer. It changes one row unless the key was taken over.
 fn idempotency_answer<'a>(response: &'a IdempotentResponse, now: i64) -> Statement<'a> {
     Statement::new(
-        "update idempotency_keys set status = $1, response = $2, updated_at = $3 \
-         where account_id = $4 and key = $5 and owner = $6 and fingerprint = $7 and status is null",
+        "insert into idempotency_keys (account_id, key, fingerprint, owner, status, response, created_at, updated_at) \
+         values ($1, $2, $3, $4, $5, $6, $7, $7) \
+         on conflict (account_id, key) do update set status = excluded.status, response = excluded.response, \
+         updated_at = excluded.updated_at \
+         where idempotency_keys.owner = excluded.owner and idempotency_keys.fingerprint = excluded.fingerprint \
+         and idempotency_keys.status is null",
     )
+    .bind(response.account_id.to_string())
+    .bind(&response.key)
+    .bind(&response.fingerprint)
+    .bind(&response.owner)
     .bind(i64::from(response.status))
     .bind(&response.body)
     .bind(now)
-    .bind(response.account_id.to_string())
-    .bind(&response.key)
-    .bind(&response.owner)
-    .bind(&response.fingerprint)
+}
+
+/// Whether no request has used the key yet (one index probe): then the SQLite writer
+/// runs the command without claiming it first, and the key's row is written once, with
+/// the command's answer.
+pub(crate) async fn key_is_free<E: Exec>(
+    connection: &mut E,
+    reservation: &Reservation,
+) -> Result<bool, StoreError> {
+    let row = connection
+        .fetch_optional(
+            &Statement::new("select 1 from idempotency_keys where account_id = $1 and key = $2")
+                .bind(reservation.account_id.to_string())
+                .bind(&reservation.key),
+            &[Column::Int],
+        )
+        .await?;
+    Ok(row.is_none())
 }
 
 /// Stores the answer of a request that wrote nothing (a refusal) on its key: on the
@@ -330,23 +354,7 @@ pub(crate) async fn store_answer<E: Exec>(
     now: i64,
 ) -> Result<(), StoreError> {
     connection
-        .execute(
-            &Statement::new(
-                "insert into idempotency_keys (account_id, key, fingerprint, owner, status, response, created_at, updated_at) \
-                 values ($1, $2, $3, $4, $5, $6, $7, $7) \
-                 on conflict (account_id, key) do update set status = excluded.status, response = excluded.response, \
-                 updated_at = excluded.updated_at \
-                 where idempotency_keys.owner = excluded.owner and idempotency_keys.fingerprint = excluded.fingerprint \
-                 and idempotency_keys.status is null",
-            )
-            .bind(response.account_id.to_string())
-            .bind(&response.key)
-            .bind(&response.fingerprint)
-            .bind(&response.owner)
-            .bind(i64::from(response.status))
-            .bind(&response.body)
-            .bind(now),
-        )
+        .execute(&idempotency_answer(response, now))
         .await?;
     Ok(())
 }
