@@ -197,15 +197,7 @@ async fn an_orders_history_reads_the_same_whole_in_pages_and_by_kind() {
         // Arrange: commands that append one event and several (a command's events are
         // stored together, so pages end inside what one command appended).
         let now = start();
-        let order_id = requested_order(store.as_ref(), now).await;
-        act(
-            store.as_ref(),
-            order_id,
-            Actor::Seller(SELLER),
-            Action::ApproveCancellation,
-            now,
-        )
-        .await;
+        let order_id = cancelled_order(store.as_ref(), now).await;
         let whole = store.order_events(order_id).await.expect("history");
         let kinds: Vec<&str> = whole
             .iter()
@@ -956,15 +948,7 @@ async fn the_purge_keeps_each_account_within_its_bound_oldest_first() {
 async fn projections_rebuild_from_the_log_and_tampering_is_detected() {
     on_each_backend(async |store: Arc<dyn Store>, backend| {
         let now = start();
-        let order_id = requested_order(store.as_ref(), now).await;
-        act(
-            store.as_ref(),
-            order_id,
-            Actor::Seller(SELLER),
-            Action::ApproveCancellation,
-            now,
-        )
-        .await;
+        let order_id = cancelled_order(store.as_ref(), now).await;
         let before = store.load_order(order_id).await.expect("load");
         // Tamper with the read models through SQL.
         tamper(&backend.url, &order_id.to_string()).await;

@@ -138,6 +138,21 @@ pub async fn act(
         .unwrap_or_else(|error| panic!("{action} by {actor:?}: {error}"))
 }
 
+/// An order cancelled by the seller's approval of the buyer's request: refunded, its
+/// stock released, its timers cleared.
+pub async fn cancelled_order(store: &dyn Store, now: Timestamp) -> OrderId {
+    let order_id = requested_order(store, now).await;
+    act(
+        store,
+        order_id,
+        Actor::Seller(SELLER),
+        Action::ApproveCancellation,
+        now,
+    )
+    .await;
+    order_id
+}
+
 /// An order placed, paid, verified and with a pending cancellation request.
 pub async fn requested_order(store: &dyn Store, now: Timestamp) -> OrderId {
     let order_id = new_order_id();
