@@ -909,9 +909,9 @@ pub(crate) fn decode_account(mut row: Row) -> Result<crate::Account, StoreError>
 /// One multi-row INSERT of `items` (none when there are none): `head`, a `row` template
 /// per item with its parameters bound by `bind`, then `tail` (see [`values_sql`]).
 fn insert_rows<'a, T>(
-    head: &str,
-    row: &str,
-    tail: &str,
+    head: &'static str,
+    row: &'static str,
+    tail: &'static str,
     items: &'a [T],
     bind: impl Fn(Statement<'a>, &'a T) -> Statement<'a>,
 ) -> Option<Statement<'a>> {
@@ -919,9 +919,39 @@ fn insert_rows<'a, T>(
         return None;
     }
     Some(items.iter().fold(
-        Statement::new(values_sql(head, row, items.len(), tail)),
+        Statement::new(cached_values_sql(head, row, items.len(), tail)),
         bind,
     ))
+}
+
+/// Most rows of a multi-row statement whose SQL is kept once made.
+const VALUES_SQL_KEPT_ROWS_MAX: usize = 64;
+
+/// [`values_sql`], made once per template and number of rows (up to
+/// [`VALUES_SQL_KEPT_ROWS_MAX`]) and kept for the life of the process: a command writes
+/// the same few statements every time, and building one numbers every parameter anew. The
+/// templates are fixed strings of this file, so what is kept is bounded.
+fn cached_values_sql(
+    head: &'static str,
+    row: &'static str,
+    rows: usize,
+    tail: &'static str,
+) -> std::borrow::Cow<'static, str> {
+    type Key = ([(usize, usize); 3], usize);
+    static KEPT: std::sync::LazyLock<
+        std::sync::Mutex<std::collections::HashMap<Key, &'static str>>,
+    > = std::sync::LazyLock::new(Default::default);
+    if rows > VALUES_SQL_KEPT_ROWS_MAX {
+        return values_sql(head, row, rows, tail).into();
+    }
+    // A `'static` string never changes: where it is and how long names its text.
+    let place = |text: &'static str| (text.as_ptr() as usize, text.len());
+    let key = ([place(head), place(row), place(tail)], rows);
+    let mut kept = KEPT.lock().unwrap_or_else(|poison| poison.into_inner());
+    let sql = kept
+        .entry(key)
+        .or_insert_with(|| Box::leak(values_sql(head, row, rows, tail).into_boxed_str()));
+    (*sql).into()
 }
 
 /// `head`, then `rows` copies of the `row` template separated by commas, each `#` in them
@@ -994,5 +1024,18 @@ mod tests {
             ),
             "insert into t (a, b, c) values ($1, 0, $2), ($3, 0, $4) on conflict do nothing"
         );
+    }
+
+    #[test]
+    fn a_statements_sql_is_made_once_per_number_of_rows() {
+        const HEAD: &str = "insert into t (a) values ";
+        let sql = |rows| super::cached_values_sql(HEAD, "(#)", rows, "");
+        let (two, three, two_again) = (sql(2), sql(3), sql(2));
+        assert_eq!(two, "insert into t (a) values ($1), ($2)");
+        assert_eq!(three, "insert into t (a) values ($1), ($2), ($3)");
+        assert_eq!(two_again, two);
+        assert!(std::ptr::eq(two.as_ptr(), two_again.as_ptr()), "kept");
+        let many = super::VALUES_SQL_KEPT_ROWS_MAX + 1;
+        assert_eq!(sql(many), super::values_sql(HEAD, "(#)", many, ""));
     }
 }
