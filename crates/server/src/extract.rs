@@ -217,7 +217,9 @@ impl Body {
     /// accept no body at all. A whole number written as a float (`3.0`) counts as that
     /// integer, as JSON Schema says.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
-        let bytes: &[u8] = if self.0.iter().all(u8::is_ascii_whitespace) {
+        // JSON's white space only: Rust's ASCII white space also counts the form feed.
+        let json_space = |byte: &u8| matches!(byte, b' ' | b'\t' | b'\n' | b'\r');
+        let bytes: &[u8] = if self.0.iter().all(json_space) {
             b"{}"
         } else {
             &self.0

@@ -51,6 +51,34 @@ async fn bad_requests_get_problem_documents_and_change_nothing() {
     assert_eq!(malformed.status().as_u16(), 400);
     let body: serde_json::Value = malformed.json().await.expect("json");
     assert_eq!(body["code"], "malformed_json");
+    // A body of characters JSON does not count as white space (a form feed, found by the
+    // schema fuzzer) is not JSON either; an empty one, or JSON's own white space, reads as
+    // `{}` and goes on to the order (which has no request to withdraw).
+    for (bytes, malformed) in [
+        ("\u{c}", true),
+        (" \u{b}", true),
+        ("", false),
+        (" \t\r\n", false),
+    ] {
+        let reply = client
+            .post(format!(
+                "{}/api/v1/orders/{id}/cancellation/withdraw",
+                app.url
+            ))
+            .bearer_auth(&market.buyer)
+            .header("content-type", "application/json")
+            .body(bytes)
+            .send()
+            .await
+            .expect("answer");
+        let status = reply.status().as_u16();
+        let body: serde_json::Value = reply.json().await.expect("json");
+        assert_eq!(
+            body["code"] == "malformed_json",
+            malformed,
+            "{bytes:?}: {status} {body}"
+        );
+    }
 
     // JSON that is not an object: serde alone would read `[]` as a body without fields.
     for body in [json!([]), json!(["no_longer_needed"]), json!("x"), json!(3)] {
