@@ -185,7 +185,7 @@ async fn a_penalty_applied_and_revoked_moves_the_rating_on_the_catalogue() {
     agent.fill("#points", "2").await;
     agent.fill("#reason", "Shipped late twice this week").await;
     agent.click("button[data-action='apply_penalty']").await;
-    agent.find(".flash").await;
+    agent.wait_for_text(".flash", "Penalty applied").await;
     let penalised = rating_on_catalogue(&buyer, &site).await;
     assert!(
         penalised.contains("90 of 100"),
@@ -205,7 +205,8 @@ async fn a_penalty_applied_and_revoked_moves_the_rating_on_the_catalogue() {
         )
         .await;
     agent.click("button[data-action='revoke_penalty']").await;
-    agent.find(".flash").await;
+    // The page before still shows the penalty's flash: wait for the revocation's own.
+    agent.wait_for_text(".flash", "Revoked.").await;
     let revoked = rating_on_catalogue(&buyer, &site).await;
     assert!(
         revoked.contains("100 of 100"),
