@@ -96,14 +96,12 @@ pub struct Rows {
     pub shipment: Option<(String, String)>,
 }
 
-/// The one row of `events` appended to `before`.
-fn events_row(before: Option<&Order>, events: &[Event]) -> Result<Option<EventsRow>, StoreError> {
+/// The one row of `events`, numbered from `first_seq`.
+fn events_row(first_seq: u64, events: &[Event]) -> Result<Option<EventsRow>, StoreError> {
     let Some(first) = events.first() else {
         return Ok(None);
     };
-    let seq = |count: u64| {
-        i64::try_from(before.map_or(0, |order| order.version) + count).map_err(anyhow::Error::new)
-    };
+    let seq = |index: usize| i64::try_from(first_seq + index as u64).map_err(anyhow::Error::new);
     let mut kinds = String::new();
     for event in events {
         if !kinds.is_empty() {
@@ -112,8 +110,8 @@ fn events_row(before: Option<&Order>, events: &[Event]) -> Result<Option<EventsR
         kinds.push_str(event.kind.name());
     }
     Ok(Some(EventsRow {
-        seq: seq(1)?,
-        last_seq: seq(events.len() as u64)?,
+        seq: seq(0)?,
+        last_seq: seq(events.len() - 1)?,
         at: micros(first.at),
         kinds,
         body: serde_json::to_string(events).map_err(anyhow::Error::new)?,
@@ -154,7 +152,8 @@ pub fn carrier_key(carrier: &str) -> String {
 
 /// The rows for `events` appended to `before`, leading to `after`.
 pub fn rows(before: Option<&Order>, events: &[Event], after: &Order) -> Result<Rows, StoreError> {
-    let event_rows = events_row(before, events)?;
+    let first_seq = before.map_or(1, |order| order.version + 1);
+    let event_rows = events_row(first_seq, events)?;
     let ledger_start = before.map_or(0, |order| order.ledger.len());
     let ledger = after.ledger[ledger_start..]
         .iter()
@@ -185,7 +184,6 @@ pub fn rows(before: Option<&Order>, events: &[Event], after: &Order) -> Result<R
         })
         .map(|(row, _)| row)
         .collect();
-    let first_seq = before.map_or(1, |order| order.version + 1);
     let penalties = events
         .iter()
         .enumerate()

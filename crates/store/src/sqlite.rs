@@ -707,6 +707,7 @@ fn run_tasks(
         // A claim on an idempotency key writes at most one statement's worth (an insert
         // that does nothing on a conflict, or a single update), so it needs no savepoint
         // to be undone alone: it is either written whole or not at all.
+        //
         // Without savepoints, a command whose key is free is run unclaimed: its answer
         // is then the key's one row (an insert, instead of a claim and an update that
         // grows it). A refusal, or a command without an answer, claims the key after it,
